@@ -1,0 +1,18 @@
+# The kit's commands. Each sets up what it needs on a fresh Debian machine.
+.PHONY: test local lint setup image clean
+
+# Every test: lint, every Molecule scenario, the pytest tests.
+test:
+	bash scripts/test.sh
+
+# Set-up only: venv with the pinned tools, collections, Docker engine, test image.
+setup:
+	bash scripts/bootstrap.sh
+
+lint: setup
+	.venv/bin/yamllint --strict .
+	.venv/bin/ansible-lint --profile production --strict
+
+# Rebuild the systemd test image even when one exists.
+image:
+	KIT_REBUILD_IMAGE=1 bash scripts/build-image.sh "$${KIT_SUITE:-bookworm}"
