@@ -54,6 +54,8 @@ for unit in getty@tty1.service console-getty.service systemd-remount-fs.service 
 done
 # Keep the image small and let the test hosts share an apt cache.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# No package lists: make them look as old as they are, so apt's cache_valid_time updates them.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 # An SSH host key per container, not one baked into the image.
 rm -f "$rootfs"/etc/ssh/ssh_host_*
 mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"

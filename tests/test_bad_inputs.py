@@ -1,0 +1,58 @@
+"""Bad input fails in the first play of site.yml, names the variable, and changes nothing.
+
+Each case runs the real site.yml against a bare Debian container with one wrong
+value and checks that the run failed, that the error names the variable, that no
+task reported a change, and that the host has no trace of the app.
+"""
+
+import re
+
+import pytest
+
+CASES = [
+    # (id, extra vars, the variable the error must name)
+    ("unknown-source", {"fastapi_app_source": "svn"}, "fastapi_app_source"),
+    ("git-without-repo", {"fastapi_app_source": "git"}, "fastapi_app_git_repo"),
+    ("app-name-not-unix", {"fastapi_app_name": "Hello API"}, "fastapi_app_name"),
+    ("user-name-not-unix", {"fastapi_app_user": "9lives"}, "fastapi_app_user"),
+    ("negative-workers", {"gunicorn_workers": -1}, "gunicorn_workers"),
+    ("workers-not-a-number", {"gunicorn_workers": "many"}, "gunicorn_workers"),
+    ("keep-zero-releases", {"fastapi_app_keep_releases": 0}, "fastapi_app_keep_releases"),
+    ("env-not-a-dict", {"fastapi_app_env": ["A=1"]}, "fastapi_app_env"),
+    ("env-bad-key", {"fastapi_app_env": {"1ABC": "x"}}, "fastapi_app_env"),
+    ("env-multiline-value", {"fastapi_app_secret_env": {"KEY": "a\nb"}}, "fastapi_app_secret_env"),
+    ("pypi-spec-unpinned", {"fastapi_app_source": "pypi", "fastapi_app_pypi_spec": "fastapi-kit-hello-api"}, "fastapi_app_pypi_spec"),
+    ("local-path-missing", {"fastapi_app_local_path": "/nonexistent/app"}, "fastapi_app_local_path"),
+    ("root-not-absolute", {"fastapi_app_root": "srv/app"}, "fastapi_app_root"),
+    ("install-mode-unknown", {"fastapi_app_install": "poetry"}, "fastapi_app_install"),
+    ("module-not-module-attr", {"gunicorn_app_module": "hello_api/main.py"}, "gunicorn_app_module"),
+    ("instance-name-bad", {"gunicorn_instance": "Blue Green"}, "gunicorn_instance"),
+    ("log-level-unknown", {"gunicorn_log_level": "loud"}, "gunicorn_log_level"),
+    ("timeout-zero", {"gunicorn_timeout": 0}, "gunicorn_timeout"),
+    ("python-package-bad", {"python_extra_packages": ["libpq5; rm -rf /"]}, "python_extra_packages"),
+    ("ca-cert-not-pem", {"base_ca_certificates": [{"name": "corp", "content": "not a certificate"}]}, "base_ca_certificates"),
+]
+
+
+@pytest.mark.parametrize("extra_vars,variable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
+    result = bare_host.playbook("site.yml", extra_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert variable in output, output
+    recap = re.search(r"ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output)
+    assert recap, output
+    assert recap.group(1) == "0", output
+    assert recap.group(2) == "1", output
+    # The failure came from the validation play, before the deploy play started.
+    assert "PLAY [Deploy the FastAPI app tier]" not in output, output
+    assert bare_host.run("getent", "passwd", "hello_api").returncode != 0
+    assert bare_host.run("test", "-e", "/srv/hello_api").returncode != 0
+
+
+def test_good_input_passes_the_validation_play(bare_host):
+    """The same checks accept the defaults (only the validation play runs here)."""
+    result = bare_host.playbook("site.yml", None, "--check", "--tags", "never")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "failed=0" in output, output
