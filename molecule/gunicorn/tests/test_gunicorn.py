@@ -1,15 +1,18 @@
-"""The app tier: Gunicorn with Uvicorn workers under a hardened, socket-activated unit."""
+"""The app tier: Gunicorn with Uvicorn workers under hardened, socket-activated units.
+
+Two hosts: one rolls releases out blue/green, one restarts a single instance.
+Each was deployed, left alone by idempotence, then given a release that fails
+to import and a changed, working release (side_effect.yml).
+"""
 
 import json
 import re
 import time
 
 APP = "hello_api"
-UNIT = f"{APP}@blue"
-SOCKET = f"/run/{APP}/blue.sock"
 ROOT = f"/srv/{APP}"
 
-# A tiny HTTP client over the unix socket, run on the host with its python3.
+# A tiny HTTP client over a unix socket, run on the host with its python3.
 HTTP = r"""
 import http.client, json, socket, sys
 class C(http.client.HTTPConnection):
@@ -23,25 +26,53 @@ print(json.dumps({"status": r.status, "body": r.read().decode()}))
 """
 
 
-def _get(host, path, headers=None):
-    cmd = host.run("python3 -c %s %s %s %s", HTTP, SOCKET, path, json.dumps(headers or {}))
+def _strategy(host):
+    return host.ansible.get_variables()["gunicorn_strategy"]
+
+
+def _live(host):
+    # The link names the instance; testinfra's linked_to would resolve it through the slot.
+    return host.check_output(f"readlink {ROOT}/slots/.live")
+
+
+def _socket(instance):
+    return f"/run/{APP}/{instance}.sock"
+
+
+def _get(host, path, headers=None, instance=None):
+    cmd = host.run("python3 -c %s %s %s %s", HTTP, _socket(instance or _live(host)), path, json.dumps(headers or {}))
     assert cmd.rc == 0, cmd.stderr
     return json.loads(cmd.stdout)
 
 
 def _main_pid(host):
-    return int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    return int(host.check_output(f"systemctl show -p MainPID --value {APP}@{_live(host)}.service"))
 
 
 def _current(host):
     return host.file(f"{ROOT}/current").linked_to.rsplit("/", 1)[-1]
 
 
-def test_socket_and_service_are_active_and_enabled(host):
-    for unit in (f"{UNIT}.socket", f"{UNIT}.service"):
+def test_live_instance_follows_the_strategy(host):
+    # bluegreen: blue took the first release, green the changed one (the broken one never went live).
+    assert _live(host) == ("green" if _strategy(host) == "bluegreen" else "blue")
+
+
+def test_live_socket_and_service_are_active_and_enabled(host):
+    for unit in (f"{APP}@{_live(host)}.socket", f"{APP}@{_live(host)}.service"):
         svc = host.service(unit)
         assert svc.is_running, unit
         assert svc.is_enabled, unit
+
+
+def test_old_instance_is_stopped_and_disabled(host):
+    if _strategy(host) != "bluegreen":
+        return
+    for unit in (f"{APP}@blue.socket", f"{APP}@blue.service"):
+        svc = host.service(unit)
+        assert not svc.is_running, unit
+        assert not svc.is_enabled, unit
+    assert not host.file(_socket("blue")).exists
 
 
 def test_health_answers_200_over_the_unix_socket(host):
@@ -51,17 +82,16 @@ def test_health_answers_200_over_the_unix_socket(host):
 
 
 def test_socket_is_open_only_to_root_and_nginx(host):
-    sock = host.file(SOCKET)
+    sock = host.file(_socket(_live(host)))
     assert sock.is_socket
     assert (sock.user, sock.group, sock.mode) == ("root", "www-data", 0o660)
-    # The app's own user (or anyone else) cannot connect.
-    assert host.run(f"runuser -u nobody -- python3 -c %s {SOCKET} /health '{{}}'", HTTP).rc != 0
+    assert host.run(f"runuser -u nobody -- python3 -c %s {_socket(_live(host))} /health '{{}}'", HTTP).rc != 0
 
 
 def test_app_serves_the_live_release_with_its_environment(host):
     body = json.loads(_get(host, "/")["body"])
     assert body["release"] == _current(host)
-    assert body["instance"] == "blue"
+    assert body["instance"] == _live(host)
     assert body["greeting"] == "bonjour"
 
 
@@ -72,13 +102,12 @@ def test_forwarded_headers_from_the_front_end_are_trusted(host):
 
 
 def test_websocket_echoes_over_the_socket(host):
-    release = f"{ROOT}/current"
     code = (
         "from websockets.sync.client import unix_connect\n"
-        f"with unix_connect({SOCKET!r}, 'ws://app.internal/ws') as ws:\n"
+        f"with unix_connect({_socket(_live(host))!r}, 'ws://app.internal/ws') as ws:\n"
         "    ws.send('ping'); print(ws.recv(timeout=10))\n"
     )
-    assert host.check_output(f"{release}/venv/bin/python -c %s", code) == "echo: ping"
+    assert host.check_output(f"{ROOT}/current/venv/bin/python -c %s", code) == "echo: ping"
 
 
 def test_number_of_workers_equals_the_setting(host):
@@ -93,27 +122,42 @@ def test_workers_run_as_the_app_user(host):
 
 
 def test_unit_exposure_is_at_most_2(host):
-    out = host.check_output(f"systemd-analyze security --no-pager {UNIT}.service")
+    out = host.check_output(f"systemd-analyze security --no-pager {APP}@{_live(host)}.service")
     score = float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out).group(1))
     assert score <= 2.0, out
 
 
-def test_changed_source_restarted_the_instance_on_a_new_release(host):
-    releases = host.file(f"{ROOT}/releases").listdir()
-    assert len(releases) == 2
+def test_broken_release_failed_with_the_apps_error_and_never_went_live(host):
+    message = " ".join(host.file("/root/broken-release-failure.txt").content_string.split())
+    assert "did not answer /health with 200" in message
+    if _strategy(host) == "bluegreen":
+        assert "The live instance blue keeps serving" in message
+    assert "No module named 'kit_missing_dependency'" in message
+    history = host.file(f"{ROOT}/releases/.history").content_string.split()
+    # Two releases went live: the first and the changed one; the broken one never did.
+    assert len(history) == 2 and history[-1] == _current(host)
+    built = host.file(f"{ROOT}/releases").listdir()
+    assert len(built) == 3
+    broken = (set(built) - set(history)).pop()
+    assert json.loads(_get(host, "/health")["body"])["release"] != broken
+
+
+def test_changed_release_is_live_and_the_old_one_is_kept(host):
+    history = host.file(f"{ROOT}/releases/.history").content_string.split()
+    assert host.file(f"{ROOT}/releases/{history[0]}").is_directory
     current = _current(host)
     assert json.loads(_get(host, "/health")["body"])["release"] == current
-    # The slot the instance runs in points at the live release.
-    assert host.file(f"{ROOT}/slots/blue").linked_to == f"{ROOT}/releases/{current}"
+    assert host.file(f"{ROOT}/slots/{_live(host)}").linked_to == f"{ROOT}/releases/{current}"
 
 
 def test_service_restarts_after_a_crash(host):
     before = _main_pid(host)
     host.run(f"kill -9 {before}")
+    after = before
     for _ in range(30):
         time.sleep(1)
         after = _main_pid(host)
-        if after not in (0, before) and host.service(f"{UNIT}.service").is_running:
+        if after not in (0, before) and host.service(f"{APP}@{_live(host)}.service").is_running:
             break
     assert after not in (0, before)
     for _ in range(30):
