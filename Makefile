@@ -5,6 +5,10 @@
 test:
 	bash scripts/test.sh
 
+# The main job: deploy the example app to a local systemd container standing in for a VPS.
+local:
+	bash scripts/local.sh
+
 # Set-up only: venv with the pinned tools, collections, Docker engine, test image.
 setup:
 	bash scripts/bootstrap.sh

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# make local: deploy the bundled example app to a local systemd container that
+# stands in for a VPS, over SSH, with the same site.yml a real VPS gets.
+#   KIT_LOCAL_NAME   container name (default fastapi-kit-local)
+#   KIT_LOCAL_RESET  1 removes the container first, for a deploy to a bare host
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$KIT_ROOT"
+
+bash scripts/bootstrap.sh
+export PATH="$KIT_VENV/bin:$PATH"
+
+name="${KIT_LOCAL_NAME:-fastapi-kit-local}"
+state="$KIT_ROOT/.cache/local"
+mkdir -p "$state"
+[ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "fastapi-kit local deploy key" -f "$state/id_ed25519"
+
+if [ "${KIT_LOCAL_RESET:-0}" = 1 ]; then
+  docker rm -f "$name" >/dev/null 2>&1 || true
+fi
+
+if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  rm -f "$state/known_hosts"
+  kit_log "Starting the local VPS $name (SSH 127.0.0.1:2222, HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443)"
+  docker run -d --name "$name" --hostname local-vps \
+    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+    -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
+    --stop-signal SIGRTMIN+3 \
+    -p 127.0.0.1:2222:22 -p 127.0.0.1:8080:80 -p 127.0.0.1:8443:443 \
+    "$KIT_IMAGE" >/dev/null
+  docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+  # What a VPS provider's first boot does: a sudo user with your SSH key.
+  docker exec -i "$name" sh -e <<SETUP
+id deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy
+install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+printf '%s\n' '$(cat "$state/id_ed25519.pub")' > /home/deploy/.ssh/authorized_keys
+chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy/.ssh/authorized_keys
+echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy
+SETUP
+fi
+
+for _ in $(seq 1 30); do
+  ssh -q -p 2222 -i "$state/id_ed25519" -o StrictHostKeyChecking=accept-new \
+    -o UserKnownHostsFile="$state/known_hosts" -o BatchMode=yes -o ConnectTimeout=2 \
+    deploy@127.0.0.1 true && break
+  sleep 1
+done
+
+kit_log "ansible-playbook -i inventories/local site.yml"
+ansible-playbook -i inventories/local site.yml
+
+url="https://127.0.0.1:8443/"
+kit_log "The app answers at $url"
+curl --silent --show-error --fail --insecure "$url"
+echo
