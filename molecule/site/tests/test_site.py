@@ -1,0 +1,213 @@
+"""site.yml on two web hosts: HTTPS with pebble's certificates, rolling releases
+under load with no failed request, a broken release that stops the rollout, a
+rollback, the deploy lock, the audit log and check mode.
+
+The cluster tests run ansible-playbook against the scenario's inventory while a
+load runs through the ports published on 127.0.0.1, and print what they measured.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+from cryptography import x509
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loadgen import Load  # noqa: E402
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("web")
+
+APP = "hello_api"
+WEB = {"kit-site-web1": ("web1.kit.test", 38441), "kit-site-web2": ("web2.kit.test", 38442)}
+TARGETS = list(WEB.values())
+
+
+def docker_exec(container, *cmd):
+    return subprocess.run(["docker", "exec", container, *cmd], capture_output=True, text=True)
+
+
+def playbook(playbook, *args):
+    """Run a playbook of the project against the scenario's hosts, as an operator would."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False")
+    return subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / playbook), *args],
+        cwd=PROJECT, capture_output=True, text=True, env=env, timeout=1800,
+    )
+
+
+def app_copy(tmp_path, label, extra_line):
+    src = tmp_path / f"hello-{label}"
+    shutil.copytree(PROJECT / "examples" / "hello_api", src, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(src / "hello_api" / "main.py", "a") as f:
+        f.write(extra_line + "\n")
+    return src
+
+
+def get_json(name, port, path="/"):
+    load = Load(targets=[(name, port)])
+    from loadgen import _HTTPS
+
+    conn = _HTTPS(name, port, timeout=10)
+    conn.request("GET", path, headers={"Host": name})
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.status
+    del load
+    return json.loads(resp.read())
+
+
+def releases_served():
+    return {c: get_json(*WEB[c])["release"] for c in WEB}
+
+
+def audit(container):
+    r = docker_exec(container, "cat", f"/var/log/{APP}/deploys.log")
+    return r.stdout.splitlines() if r.returncode == 0 else []
+
+
+def current(container):
+    return docker_exec(container, "readlink", f"/srv/{APP}/current").stdout.strip().rsplit("/", 1)[-1]
+
+
+def recap(output, host):
+    m = re.search(rf"{host}\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+# Per host -------------------------------------------------------------------
+
+
+def test_nginx_serves_a_certificate_from_pebble(host):
+    name, port = WEB[host.backend.get_hostname()]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with ctx.wrap_socket(sock, server_hostname=name) as tls:
+            der = tls.getpeercert(binary_form=True)
+    cert = x509.load_der_x509_certificate(der)
+    issuer = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    assert issuer.startswith("Pebble Intermediate CA"), issuer
+    assert name in [n.value for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
+
+
+def test_app_answers_over_https_with_the_current_release(host):
+    name, port = WEB[host.backend.get_hostname()]
+    assert get_json(name, port)["release"] == current(host.backend.get_hostname())
+
+
+# The cluster ----------------------------------------------------------------
+
+
+def test_rolling_release_under_load_has_no_failed_request(tmp_path):
+    before = releases_served()
+    audit_before = {c: len(audit(c)) for c in WEB}
+    src = app_copy(tmp_path, "rollout", "# rolling release under load")
+    with Load(TARGETS) as load:
+        t0 = time.monotonic()
+        run = playbook("site.yml", "-e", f"fastapi_app_local_path={src}")
+        duration = time.monotonic() - t0
+    print(f"\nbluegreen rollout of 2 hosts: {load.report('load')}; deploy took {duration:.1f} s")
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert load.sent > 0 and load.failed == 0, load.report("bluegreen")
+    after = releases_served()
+    assert len(set(after.values())) == 1 and set(after.values()).isdisjoint(before.values()), (before, after)
+    for c in WEB:
+        lines = audit(c)
+        assert len(lines) == audit_before[c] + 1
+        assert "action=deploy" in lines[-1] and f"release={after[c]}" in lines[-1] and "result=ok" in lines[-1]
+
+
+def test_broken_release_stops_the_rollout_on_the_first_host(tmp_path):
+    before = releases_served()
+    audit_before = {c: len(audit(c)) for c in WEB}
+    releases_web2 = docker_exec("kit-site-web2", "ls", f"/srv/{APP}/releases").stdout.split()
+    src = app_copy(tmp_path, "broken", "import kit_missing_dependency  # breaks the import")
+    with Load(TARGETS) as load:
+        run = playbook("site.yml", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_health_retries=5")
+    print(f"\nbroken release: {load.report('load')}")
+    assert run.returncode != 0
+    assert "No module named 'kit_missing_dependency'" in run.stdout
+    assert load.sent > 0 and load.failed == 0, load.report("broken release")
+    assert releases_served() == before
+    # The first host recorded the failure; the second was never touched.
+    assert "result=failed" in audit("kit-site-web1")[-1]
+    assert len(audit("kit-site-web1")) == audit_before["kit-site-web1"] + 1
+    assert len(audit("kit-site-web2")) == audit_before["kit-site-web2"]
+    assert docker_exec("kit-site-web2", "ls", f"/srv/{APP}/releases").stdout.split() == releases_web2
+    assert recap(run.stdout, "kit-site-web2")[1] == 0
+
+
+def test_rollback_under_load_returns_the_previous_release():
+    history = docker_exec("kit-site-web1", "cat", f"/srv/{APP}/releases/.history").stdout.split()
+    live, previous = history[-1], [r for r in reversed(history) if r != history[-1]][0]
+    assert set(releases_served().values()) == {live}
+    with Load(TARGETS) as load:
+        t0 = time.monotonic()
+        run = playbook("playbooks/rollback.yml")
+        duration = time.monotonic() - t0
+    print(f"\nrollback of 2 hosts: {load.report('load')}; rollback took {duration:.1f} s")
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert load.sent > 0 and load.failed == 0, load.report("rollback")
+    assert set(releases_served().values()) == {previous}
+    for c in WEB:
+        assert "action=rollback" in audit(c)[-1] and f"release={previous}" in audit(c)[-1]
+
+
+def test_second_deploy_fails_on_the_lock(tmp_path):
+    audit_before = {c: len(audit(c)) for c in WEB}
+    src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_HOST_KEY_CHECKING="False")
+    first = subprocess.Popen(
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "-e", f"fastapi_app_local_path={src}"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        for _ in range(300):
+            if docker_exec("kit-site-web1", "test", "-d", f"/run/lock/{APP}-deploy").returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the first deploy never took the lock")
+        second = playbook("site.yml")
+    finally:
+        out, _ = first.communicate(timeout=1800)
+    assert second.returncode != 0
+    assert "Another deploy holds the deploy lock" in second.stdout
+    assert "deploy by " in second.stdout  # the message names who holds it
+    assert first.returncode == 0, out[-5000:]
+    # One line per deploy: the first one's on each host; the refused one wrote none.
+    for c in WEB:
+        assert len(audit(c)) == audit_before[c] + 1
+    assert not docker_exec("kit-site-web1", "test", "-e", f"/run/lock/{APP}-deploy").returncode == 0
+
+
+def test_restart_strategy_under_load_is_recorded(tmp_path):
+    """The restart strategy is not zero-downtime by design; this records, it does not require."""
+    src = app_copy(tmp_path, "restart", "# restart strategy")
+    with Load(TARGETS) as load:
+        t0 = time.monotonic()
+        run = playbook("site.yml", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_strategy=restart")
+        duration = time.monotonic() - t0
+    print(f"\nrestart strategy rollout of 2 hosts: {load.report('load')}; deploy took {duration:.1f} s")
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert load.sent > 0
+    assert len(set(releases_served().values())) == 1
+
+
+def test_check_mode_on_a_converged_site_reports_no_change():
+    run = playbook("site.yml", "--check", "--diff")
+    assert run.returncode == 0, run.stdout[-5000:]
+    for c in WEB:
+        ok, changed, unreachable, failed = recap(run.stdout, c)
+        assert (changed, unreachable, failed) == (0, 0, 0), run.stdout[-5000:]
