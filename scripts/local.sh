@@ -25,7 +25,7 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; 
   rm -f "$state/known_hosts"
   kit_log "Starting the local VPS $name (SSH 127.0.0.1:2222, HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443)"
   docker run -d --name "$name" --hostname local-vps \
-    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+    --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
     --stop-signal SIGRTMIN+3 \
     -p 127.0.0.1:2222:22 -p 127.0.0.1:8080:80 -p 127.0.0.1:8443:443 \

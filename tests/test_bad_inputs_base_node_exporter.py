@@ -1,0 +1,60 @@
+"""Bad input to base and node_exporter fails in the first play of site.yml, names the
+variable, and changes nothing (the same checks as test_bad_inputs.py)."""
+
+import re
+
+import pytest
+
+GOOD_HASH = "$2b$10$Teywf5JnEWC8ocgCzILDqOhntVKkHRheX8JsPF/2SraxnQ2TPJRyi"
+
+CASES = [
+    # (id, extra vars, the variable the error must name)
+    ("listen-without-port", {"node_exporter_listen_address": "127.0.0.1"}, "node_exporter_listen_address"),
+    ("listen-port-out-of-range", {"node_exporter_listen_address": "127.0.0.1:70000"}, "node_exporter_listen_address"),
+    ("password-not-bcrypt", {"node_exporter_basic_auth_users": {"prometheus": "hunter2"}}, "node_exporter_basic_auth_users"),
+    ("auth-users-not-a-dict", {"node_exporter_basic_auth_users": ["prometheus:" + GOOD_HASH]}, "node_exporter_basic_auth_users"),
+    ("collectors-a-string", {"node_exporter_collectors_enabled": "systemd"}, "node_exporter_collectors_enabled"),
+    ("collector-name-bad", {"node_exporter_collectors_disabled": ["wifi; rm -rf /"]}, "node_exporter_collectors_disabled"),
+    ("collector-enabled-and-disabled", {"node_exporter_collectors_enabled": ["ntp"], "node_exporter_collectors_disabled": ["ntp"]},
+     "node_exporter_collectors_disabled"),
+    ("install-unknown", {"node_exporter_install": "snap"}, "node_exporter_install"),
+    ("binary-without-checksum", {"node_exporter_install": "binary",
+                                 "node_exporter_binary_url": "https://example.invalid/node_exporter-1.8.2.linux-amd64.tar.gz"},
+     "node_exporter_binary_sha256"),
+    ("tls-cert-without-key", {"node_exporter_tls_cert_file": "/etc/kit/ne.crt"}, "node_exporter_tls_key_file"),
+    ("firewall-port-out-of-range", {"base_firewall_allow": [{"name": "web", "port": 70000}]}, "base_firewall_allow"),
+    ("firewall-source-not-an-address", {"base_firewall_allow": [{"name": "metrics", "port": 9100, "sources": ["prometheus.example"]}]},
+     "base_firewall_allow"),
+    ("firewall-proto-unknown", {"base_firewall_allow": [{"name": "x", "port": 53, "proto": "sctp"}]}, "base_firewall_allow"),
+    ("timezone-bad", {"base_timezone": "Europe/Paris; reboot"}, "base_timezone"),
+    ("journald-size-bad", {"base_journald_system_max_use": "lots"}, "base_journald_system_max_use"),
+    ("reboot-time-bad", {"base_unattended_upgrades_reboot_time": "25:00"}, "base_unattended_upgrades_reboot_time"),
+    ("switch-not-bool", {"base_firewall_enabled": "maybe"}, "base_firewall_enabled"),
+]
+
+
+@pytest.mark.parametrize("extra_vars,variable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
+    result = bare_host.playbook("site.yml", extra_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert variable in output, output
+    recap = re.search(r"ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output)
+    assert recap, output
+    assert recap.group(1) == "0", output
+    assert recap.group(2) == "1", output
+    # The failure came from the validation play, before the deploy play started.
+    assert "PLAY [Deploy the FastAPI app tier]" not in output, output
+    assert bare_host.run("test", "-e", "/etc/nftables.conf.dpkg-dist").returncode != 0
+    assert bare_host.run("test", "-e", "/etc/systemd/system/node_exporter.service").returncode != 0
+    assert bare_host.run("getent", "passwd", "node-exporter").returncode != 0
+
+
+def test_hash_is_not_echoed_on_failure(bare_host):
+    """A wrong entry is named by its user, and a good hash next to it is not printed."""
+    users = {"prometheus": GOOD_HASH, "grafana": "plain-password"}
+    result = bare_host.playbook("site.yml", {"node_exporter_basic_auth_users": users})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert '["grafana"]' in output, output
+    assert "plain-password" not in output and GOOD_HASH not in output, output
