@@ -2,7 +2,10 @@
 
 Threads keep connections alive as browsers and load balancers do and open a new
 one after an error. Every request counts: an exception or a status other than 200
-is a failure. The load is bounded in time and in count, and stops by itself.
+is a failure. Like every HTTP client (RFC 9112, section 9.3.1; urllib3, browsers),
+a GET sent on a reused keep-alive connection that the server closed before
+answering is sent once more on a new connection; such retries are counted apart
+and reported. The load is bounded in time and in count, and stops by itself.
 """
 
 import http.client
@@ -37,6 +40,7 @@ class Load:
     max_requests: int = 2_000_000
     sent: int = 0
     failed: int = 0
+    retried: int = 0
     errors: dict = field(default_factory=dict)
     releases: dict = field(default_factory=dict)
 
@@ -56,10 +60,22 @@ class Load:
                     return
                 self.sent += 1
             try:
+                reused = conn is not None
                 if conn is None:
                     conn = _HTTPS(name, port, timeout=30)
-                conn.request("GET", self.path, headers={"Host": name})
-                resp = conn.getresponse()
+                try:
+                    conn.request("GET", self.path, headers={"Host": name})
+                    resp = conn.getresponse()
+                except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                    if not reused:
+                        raise
+                    # The server closed the idle connection as the request went out.
+                    with self._lock:
+                        self.retried += 1
+                    conn.close()
+                    conn = _HTTPS(name, port, timeout=30)
+                    conn.request("GET", self.path, headers={"Host": name})
+                    resp = conn.getresponse()
                 body = resp.read()
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}")
@@ -93,6 +109,7 @@ class Load:
     def report(self, label):
         return (
             f"{label}: requests sent {self.sent}, failed {self.failed}, "
+            f"resent on a closed keep-alive connection {self.retried}, "
             f"load for {self.stopped - self.started:.1f} s"
             + (f"; errors {self.errors}" if self.errors else "")
         )
