@@ -2,6 +2,7 @@
 renewal works through the running nginx, and only certbot.timer renews."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,10 @@ def test_http_redirects_but_serves_the_acme_path(host):
 
 
 def test_tls_scan_of_the_pebble_certificate(host, tmp_path):
-    """sslyze with pebble's root as the trusted CA; see the README for the certificate lifespan."""
+    """sslyze with pebble's root as the trusted CA. Pebble 2.4 issues certificates valid for
+    5 years, above the profile's 366 days (Let's Encrypt's are 90 days): that one finding is
+    the CA's, not the server's, and is the only one allowed here. The nginx scenario's scan
+    passes with no finding at all."""
     root = tmp_path / "pebble-root.pem"
     root.write_text(_pebble_pem(host, "/roots/0"))
     sslyze = Path(sys.executable).parent / "sslyze"
@@ -101,7 +105,7 @@ def test_tls_scan_of_the_pebble_certificate(host, tmp_path):
         timeout=300,
     )
     print(r.stdout[-3000:])
-    out = r.stdout
-    assert "certificate_path_validation" not in out, out
-    issues = [line for line in out.splitlines() if line.strip().startswith("*") and "maximum_certificate_lifespan" not in line]
-    assert r.returncode == 0 or not issues, out
+    issues = set(re.findall(r"^\s+\* ([a-z_]+): ", r.stdout, re.M))
+    assert re.search(r"Supplied CA file CA Store \(N/A\):\s+OK", r.stdout), r.stdout
+    assert issues <= {"maximum_certificate_lifespan"}, r.stdout
+    assert r.returncode == 0 or issues, r.stdout

@@ -154,4 +154,4 @@ def test_tls_scan_passes_mozilla_intermediate(host, tmp_path):
     )
     print(r.stdout[-3000:])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "is compliant with the Mozilla intermediate configuration" in r.stdout, r.stdout
+    assert f"{NAME}:{HTTPS_PORT}: OK - Compliant." in r.stdout, r.stdout
