@@ -57,3 +57,12 @@ def test_eab_hmac_key_stays_out_of_the_output(bare_host):
     assert result.returncode != 0, output
     assert "certbot_eab_kid" in output, output
     assert secret not in output, output
+
+
+def test_good_input_with_certbot_on_passes_the_validation_play(bare_host):
+    """A site with certbot on passes the same checks (only the validation play runs here)."""
+    names = {"nginx_server_names": ["example.org", "www.example.org"], "certbot_domains": ["example.org", "www.example.org"]}
+    result = bare_host.playbook("site.yml", {**names, "certbot_email": "ops@example.org"}, "--check", "--tags", "never")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "failed=0" in output, output
