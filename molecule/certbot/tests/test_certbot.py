@@ -109,3 +109,13 @@ def test_tls_scan_passes_mozilla_intermediate(host, tmp_path):
     assert re.search(r"Supplied CA file CA Store \(N/A\):\s+OK", r.stdout), r.stdout
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"{NAME}:{HTTPS_PORT}: OK - Compliant." in r.stdout, r.stdout
+
+
+def test_a_wrong_dns_record_stops_before_the_ca(host):
+    record = json.loads(host.file("/root/kit-dns-check.json").content_string)
+    assert record["task"] == "Fail on a name that does not resolve to this host"
+    text = json.dumps(record["result"])
+    assert "acme.kit.test (certbot_domains) resolves to" in text and "not to this host" in text, text
+    # No order was placed for it: the lineage still holds only web.kit.test.
+    sans = host.check_output(f"openssl x509 -in /etc/letsencrypt/live/{NAME}/cert.pem -noout -ext subjectAltName")
+    assert "acme.kit.test" not in sans and f"DNS:{NAME}" in sans
