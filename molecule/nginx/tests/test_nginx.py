@@ -1,0 +1,157 @@
+"""nginx in front of Gunicorn: behaviour seen from outside, through 127.0.0.1:18080/18443."""
+
+import json
+import re
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import kithttp  # noqa: E402
+
+NAME = "app.kit.test"
+HTTP_PORT = 18080
+HTTPS_PORT = 18443
+CERT = "/etc/nginx/tls/hello_api/fullchain.pem"
+
+
+def test_nginx_is_running_and_enabled(host):
+    svc = host.service("nginx")
+    assert svc.is_running and svc.is_enabled
+
+
+def test_root_and_health_reach_the_app_over_https(host):
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/")
+    assert status == 200, body
+    data = json.loads(body)
+    assert data["app"] == "hello_api"
+    assert data["scheme"] == "https"
+    # The client as nginx saw it, not what a client claims.
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert json.loads(body)["client"] != "203.0.113.9"
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_every_server_name_is_served(host):
+    status, _, _ = kithttp.request("www.app.kit.test", HTTPS_PORT, "/health")
+    assert status == 200
+
+
+def test_http_redirects_to_https(host):
+    status, headers, _ = kithttp.request(NAME, HTTP_PORT, "/health?x=1", tls=False)
+    assert status == 301
+    assert headers["location"] == f"https://{NAME}/health?x=1"
+
+
+def test_acme_challenge_path_is_served_over_http(host):
+    token = "kit-test-token"
+    host.run("mkdir -p /var/www/letsencrypt/.well-known/acme-challenge")
+    host.run(f"printf ok-{token} > /var/www/letsencrypt/.well-known/acme-challenge/{token}")
+    status, _, body = kithttp.request(NAME, HTTP_PORT, f"/.well-known/acme-challenge/{token}", tls=False)
+    assert (status, body) == (200, f"ok-{token}")
+
+
+def test_websocket_echoes_through_nginx(host):
+    assert kithttp.websocket_echo(NAME, HTTPS_PORT, "/ws", "hi nginx") == "echo: hi nginx"
+
+
+def test_static_file_is_served_by_nginx(host):
+    status, headers, body = kithttp.request(NAME, HTTPS_PORT, "/static/kit.txt")
+    assert status == 200 and body == "static from nginx\n"
+    assert "expires" in headers and "cache-control" in headers
+
+
+def test_gzip_compresses_text(host):
+    host.run("head -c 4096 /dev/zero | tr '\\0' a > /var/www/hello_api/static/big.txt")
+    status, headers, _ = kithttp.request(NAME, HTTPS_PORT, "/static/big.txt", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+
+
+def test_unknown_host_names_get_no_answer(host):
+    with pytest.raises((ConnectionError, OSError)):
+        kithttp.request("unknown.example", HTTP_PORT, "/", tls=False)
+    with pytest.raises(ssl.SSLError):
+        kithttp.request("unknown.example", HTTPS_PORT, "/")
+
+
+def test_security_headers_and_no_version(host):
+    _, headers, _ = kithttp.request(NAME, HTTPS_PORT, "/")
+    assert headers["strict-transport-security"] == "max-age=63072000"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert headers["server"] == "nginx"
+    _, headers, _ = kithttp.request(NAME, HTTP_PORT, "/", tls=False)
+    assert headers["server"] == "nginx"
+    assert "strict-transport-security" not in headers
+
+
+def test_http2_is_offered(host):
+    ctx = kithttp.tls_context()
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    import socket
+
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as sock:
+        with ctx.wrap_socket(sock, server_hostname=NAME) as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+
+
+def test_upstream_is_its_own_file_pointing_at_the_blue_socket(host):
+    conf = host.file("/etc/nginx/conf.d/hello_api-upstream.conf")
+    assert conf.contains("server unix:/run/hello_api/blue.sock;")
+    assert conf.contains("keepalive 16;")
+
+
+def test_broken_setting_failed_with_nginx_message_and_old_config_serves(host):
+    record = json.loads(host.file("/root/kit-broken-nginx.json").content_string)
+    assert record["task"] == "Render the site"
+    result = json.dumps(record["result"])
+    assert "[emerg]" in result and 'unknown directive \\"kit_no_such_directive\\"' in result, result
+    assert not host.file("/etc/nginx/sites-available/hello_api.conf").contains("kit_no_such_directive")
+    status, _, _ = kithttp.request(NAME, HTTPS_PORT, "/health")
+    assert status == 200
+
+
+def test_rate_limit_rejects_a_flood(host):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def status(path):
+        try:
+            return kithttp.request(NAME, HTTPS_PORT, path)[0]
+        except OSError:
+            return 0
+
+    with ThreadPoolExecutor(20) as pool:
+        app = list(pool.map(status, ["/health"] * 400))
+        static = list(pool.map(status, ["/static/kit.txt"] * 200))
+    # The app is limited per client (50 r/s, burst 100); static files are not.
+    assert 429 in app and 200 in app, sorted(set(app))
+    assert set(static) == {200}, sorted(set(static))
+
+
+def test_unit_has_the_hardening_drop_in_and_its_exposure(host):
+    out = host.check_output("systemd-analyze security --no-pager nginx.service")
+    score = float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out).group(1))
+    print(f"nginx.service exposure: {score}")
+    assert score <= 3.0, out
+
+
+def test_tls_scan_passes_mozilla_intermediate(host, tmp_path):
+    """sslyze from the controller, with the placeholder as the trusted CA."""
+    ca = tmp_path / "placeholder.pem"
+    ca.write_text(host.file(CERT).content_string)
+    sslyze = Path(sys.executable).parent / "sslyze"
+    r = subprocess.run(
+        [str(sslyze), "--mozilla_config=intermediate", f"--certinfo_ca_file={ca}", f"{NAME}:{HTTPS_PORT}{{127.0.0.1}}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{NAME}:{HTTPS_PORT}: OK - Compliant." in r.stdout, r.stdout
