@@ -36,6 +36,9 @@ class Load:
     targets: list  # [(server name, port on 127.0.0.1)]
     path: str = "/health"
     threads: int = 6
+    # Requests per second for all threads together: steady, not a saturation test,
+    # so that the deploy under test keeps its share of the two cores.
+    rate: float = 300
     max_seconds: float = 900
     max_requests: int = 2_000_000
     sent: int = 0
@@ -54,7 +57,15 @@ class Load:
         name, port = self.targets[index % len(self.targets)]
         conn = None
         deadline = self.started + self.max_seconds
+        interval = self.threads / self.rate
+        next_at = time.monotonic()
         while not self._stop.is_set() and time.monotonic() < deadline:
+            next_at += interval
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            else:
+                next_at = time.monotonic()
             with self._lock:
                 if self.sent >= self.max_requests:
                     return

@@ -109,6 +109,15 @@ def test_app_answers_over_https_with_the_current_release(host):
 # The cluster ----------------------------------------------------------------
 
 
+def test_check_mode_on_a_converged_site_reports_no_change():
+    """Right after converge and idempotence, before the tests below deploy other sources."""
+    run = playbook("site.yml", "--check", "--diff")
+    assert run.returncode == 0, run.stdout[-5000:]
+    for c in WEB:
+        ok, changed, unreachable, failed = recap(run.stdout, c)
+        assert (changed, unreachable, failed) == (0, 0, 0), run.stdout[-5000:]
+
+
 def test_rolling_release_under_load_has_no_failed_request(tmp_path):
     before = releases_served()
     audit_before = {c: len(audit(c)) for c in WEB}
@@ -203,11 +212,3 @@ def test_restart_strategy_under_load_is_recorded(tmp_path):
     assert run.returncode == 0, run.stdout[-5000:]
     assert load.sent > 0
     assert len(set(releases_served().values())) == 1
-
-
-def test_check_mode_on_a_converged_site_reports_no_change():
-    run = playbook("site.yml", "--check", "--diff")
-    assert run.returncode == 0, run.stdout[-5000:]
-    for c in WEB:
-        ok, changed, unreachable, failed = recap(run.stdout, c)
-        assert (changed, unreachable, failed) == (0, 0, 0), run.stdout[-5000:]
