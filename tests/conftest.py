@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -38,6 +39,24 @@ class Host:
         cmd += list(args)
         env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+    def assert_fails_before_any_change(self, extra_vars, variable, untouched):
+        """site.yml with extra_vars fails in its validation play, names `variable`,
+        changes nothing, and none of the `untouched` paths exists on the host."""
+        result = self.playbook("site.yml", extra_vars)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert variable in output, output
+        recap = re.search(r"ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output)
+        assert recap, output
+        assert recap.group(1) == "0", output
+        assert recap.group(2) == "1", output
+        # The failure came from the validation play, before the deploy play started.
+        assert "PLAY [Deploy the FastAPI app tier]" not in output, output
+        for path in untouched:
+            assert self.run("test", "-e", path).returncode != 0, path
+        return output
 
 
 @pytest.fixture(scope="session")
