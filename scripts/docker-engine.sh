@@ -26,6 +26,10 @@ command -v docker >/dev/null 2>&1 || {
 if [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; then
   systemctl start docker
 else
+  # A dockerd that was killed leaves its pid file behind, and a new one refuses to start.
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
   echo "docker-engine: starting dockerd (log: /var/log/dockerd-kit.log)" >&2
   nohup dockerd >/var/log/dockerd-kit.log 2>&1 &
 fi
