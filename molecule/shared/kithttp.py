@@ -10,6 +10,9 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 
 def tls_context(cafile=None):
@@ -97,3 +100,19 @@ def _read(sock, n):
             raise AssertionError("connection closed")
         data += chunk
     return data
+
+
+def sslyze_intermediate(name, port, ca_file):
+    """Scan name on 127.0.0.1:port with sslyze against Mozilla's intermediate profile,
+    trusting ca_file, and check that it is compliant. Returns sslyze's output."""
+    sslyze = Path(sys.executable).parent / "sslyze"
+    r = subprocess.run(
+        [str(sslyze), "--mozilla_config=intermediate", f"--certinfo_ca_file={ca_file}", f"{name}:{port}{{127.0.0.1}}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{name}:{port}: OK - Compliant." in r.stdout, r.stdout
+    return r.stdout
