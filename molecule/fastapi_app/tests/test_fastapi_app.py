@@ -99,6 +99,23 @@ def test_release_venv_runs_the_app_and_the_server(host):
     assert "gunicorn==27.0.1" in lock and "uvicorn-worker==0.4.0" in lock and "fastapi==" in lock
 
 
+def test_the_installer_filled_the_venv(host):
+    """The git host uses fastapi_app_installer=uv, the others pip."""
+    venv = f"{ROOT}/releases/{_current(host)}/venv"
+    site = host.check_output(f"{venv}/bin/python -c 'import fastapi, os; print(os.path.dirname(fastapi.__file__))'")
+    # Bytecode of the dependencies is there: the app cannot write it at run time.
+    assert host.run(f"ls {site}/__pycache__/__init__.*.pyc").rc == 0
+    if host.ansible.get_variables().get("fastapi_app_installer") == "uv":
+        assert host.check_output("/opt/fastapi-kit-uv/bin/uv --version").startswith("uv 0.13.9")
+        assert not host.file(f"{venv}/bin/pip").exists
+        # uv linked the files in from its cache on the same disk instead of copying them.
+        assert int(host.check_output(f"stat -c %h {site}/routing.py")) > 1
+        assert host.file(f"{ROOT}/cache/uv").is_directory
+    else:
+        assert host.file(f"{venv}/bin/pip").exists
+        assert not host.file("/opt/fastapi-kit-uv").exists
+
+
 def test_app_cannot_change_its_own_release(host):
     release = f"{ROOT}/releases/{_current(host)}"
     assert host.run(f"runuser -u {APP} -- touch {release}/hello_api/x").rc != 0
