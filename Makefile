@@ -1,5 +1,5 @@
 # The kit's commands. Each sets up what it needs on a fresh Debian machine.
-.PHONY: test local lint setup image clean
+.PHONY: test local lint setup image clean bench bench-zero-downtime bench-deploy-time bench-serving bench-hardening bench-tls
 
 # Every test: lint, every Molecule scenario, the pytest tests.
 test:
@@ -20,3 +20,21 @@ lint: setup
 # Rebuild the systemd test image even when one exists.
 image:
 	KIT_REBUILD_IMAGE=1 bash scripts/build-image.sh "$${KIT_SUITE:-bookworm}"
+
+# Benchmarks: each prints one table (bench/README.md says what they measure).
+bench: bench-zero-downtime bench-deploy-time bench-serving bench-hardening bench-tls
+
+bench-zero-downtime:
+	bash bench/run.sh zero_downtime
+
+bench-deploy-time:
+	bash bench/run.sh deploy_time
+
+bench-serving:
+	bash bench/run.sh serving
+
+bench-hardening:
+	bash bench/run.sh hardening
+
+bench-tls:
+	bash bench/run.sh tls

@@ -21,7 +21,7 @@ import pytest
 import testinfra.utils.ansible_runner
 from cryptography import x509
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "shared"))
 from loadgen import Load  # noqa: E402
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
