@@ -69,6 +69,31 @@ def test_deploy_hook_tests_then_reloads_nginx(host):
     assert host.check_output("systemctl show --property MainPID --value nginx") == before
 
 
+def test_the_timer_renewal_runs_sandboxed_and_goes_live(host):
+    """certbot.service, as certbot.timer starts it with the kit's drop-in, renews for
+    real (forced by a runtime drop-in) and its deploy hook gets nginx to serve the
+    new certificate; its exposure stays at most 2.0."""
+    out = host.check_output("systemd-analyze security --no-pager certbot.service")
+    exposure = float(re.search(r"Overall exposure level for certbot.service: ([\d.]+)", out).group(1))
+    assert exposure <= 2.0, out
+    before = x509.load_der_x509_certificate(kithttp.peer_certificate(NAME, HTTPS_PORT)).serial_number
+    force = "/run/systemd/system/certbot.service.d/test-force.conf"
+    host.run_test(
+        "mkdir -p %s && printf '[Service]\\nExecStart=\\nExecStart=/usr/bin/certbot -q renew --force-renewal --no-random-sleep-on-renew\\n' > %s"
+        " && systemctl daemon-reload",
+        force.rsplit("/", 1)[0],
+        force,
+    )
+    try:
+        r = host.run("systemctl start certbot.service")
+        journal = host.run("journalctl -u certbot.service -n 30 --no-pager").stdout
+        assert r.rc == 0, journal
+    finally:
+        host.run(f"rm -f {force} && systemctl daemon-reload")
+    after = x509.load_der_x509_certificate(kithttp.peer_certificate(NAME, HTTPS_PORT)).serial_number
+    assert after != before
+
+
 def test_only_the_timer_renews(host):
     timer = host.service("certbot.timer")
     assert timer.is_enabled and timer.is_running
