@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kitbench  # noqa: E402
-from kitbench import APP, Cluster, log, table  # noqa: E402
+from kitbench import APP, Cluster, live_instance, log, table  # noqa: E402
 
 
 def exposure(c, host, unit):
@@ -45,7 +45,7 @@ def main():
                 systemctl daemon-reload
                 """,
             )
-            live = c.exec(web, f"cat /srv/{APP}/slots/.live").stdout.strip()
+            live = live_instance(c, web)
             pairs = [
                 ("Gunicorn + Uvicorn workers", f"{APP}@{live}.service", f"{APP}.service (the guides' unit)"),
                 ("nginx", "nginx.service", "nginx.service (Debian)"),

@@ -272,6 +272,11 @@ class Cluster:
             self.playbook(ROOT / "molecule" / "shared" / "pebble.yml", label="pebble")
 
 
+def live_instance(cluster, web):
+    """The Gunicorn instance (blue or green) nginx sends traffic to."""
+    return cluster.exec(web, f"basename $(readlink /srv/{APP}/slots/.live)").stdout.strip()
+
+
 # Sources of releases ------------------------------------------------------
 
 

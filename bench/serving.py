@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kitbench  # noqa: E402
-from kitbench import APP, Cluster, log, table  # noqa: E402
+from kitbench import APP, Cluster, live_instance, log, table  # noqa: E402
 
 DURATION = 20
 CONNECTIONS = 32
@@ -38,7 +38,7 @@ def wrk(c, web, url, host_header=None):
 
 def open_direct_socket(c, web):
     """Add a TCP listener on 127.0.0.1 to the live instance's socket unit."""
-    live = c.exec(web, f"cat /srv/{APP}/slots/.live").stdout.strip()
+    live = live_instance(c, web)
     c.exec(
         web,
         f"""
