@@ -54,9 +54,13 @@ def measure(hosts, tmp, with_uv):
         run("a", "first converge, bare host")
         run("b", "rerun, nothing to change")
         run("c", "new release, code only", *app, source=app_copy(tmp, f"c{hosts}"))
-        run("c full", "new release, code only, whole site.yml", source=app_copy(tmp, f"cfull{hosts}"))
+        if with_uv:
+            run("c full", "new release, code only, whole site.yml", source=app_copy(tmp, f"cfull{hosts}"))
         deps = app_copy(tmp, f"d{hosts}", requirements_extra=NEW_DEPENDENCY)
         run("d", "new release, new dependency", *app, source=deps)
+        if hosts > 1:
+            # Blue/green per host keeps serving even when every host switches at once.
+            run("c all", "new release, code only, all hosts at once", *app, "-e", f"deploy_serial={hosts}", source=app_copy(tmp, f"call{hosts}"))
         if with_uv:
             uv = ["-e", "fastapi_app_installer=uv"]
             # The first release with uv installs uv and fills its cache: not one of (a) to (d).

@@ -242,6 +242,9 @@ class Cluster:
             # A fact cache of its own, empty at the start: a bare host has no cached facts.
             ANSIBLE_CACHE_PLUGIN_CONNECTION=str(self.dir / "facts"),
             ANSIBLE_FORCE_COLOR="0",
+            # Every task's time in the log, in the order they ran.
+            PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+            PROFILE_TASKS_SORT_ORDER="descending",
             ANSIBLE_NOCOLOR="1",
         )
 

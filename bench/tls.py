@@ -8,6 +8,7 @@ it would from Let's Encrypt; sslyze connects through the port published on
 """
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,8 @@ def sslyze(name, port, ca_file, profile, json_out):
     )  # fmt: skip
     section = r.stdout.split("COMPLIANCE AGAINST MOZILLA TLS CONFIGURATION", 1)[-1]
     verdict = "compliant" if f"{name}:{port}: OK - Compliant." in r.stdout else "not compliant"
-    problems = [line.strip(" *") for line in section.splitlines() if line.strip().startswith("*")]
+    # The checker's findings read "    * <check>: <why>"; the scan's own headings do not.
+    problems = [f"{k}: {v.strip()}" for k, v in re.findall(r"^\s+\* ([a-z_]+): (.+)$", section, flags=re.M)]
     return verdict, problems, json.loads(Path(json_out).read_text())
 
 
@@ -50,7 +52,8 @@ def main():
             rows, findings = [], None
             for profile in ("intermediate", "modern"):
                 log(f"sslyze --mozilla_config={profile} {name}")
-                verdict, problems, data = sslyze(name, port, root, profile, Path(tmp) / f"{profile}.json")
+                # sslyze's full report stays beside the table.
+                verdict, problems, data = sslyze(name, port, root, profile, kitbench.RESULTS / f"tls-{profile}.json")
                 rows.append([f"Mozilla {profile}", verdict, "; ".join(problems) or "-"])
                 findings = findings or data
             scan = findings["server_scan_results"][0]["scan_result"]
