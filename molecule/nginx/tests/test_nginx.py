@@ -100,6 +100,29 @@ def test_http2_is_offered(host):
             assert tls.selected_alpn_protocol() == "h2"
 
 
+def test_tls_1_3_and_1_2_are_offered_and_nothing_older(host):
+    """Mozilla intermediate: TLS 1.2 and 1.3. The versions come from the default
+    server of the address, which the role configures as well."""
+    import socket
+    import ssl
+
+    def version(lowest, highest):
+        ctx = kithttp.tls_context()
+        ctx.minimum_version, ctx.maximum_version = lowest, highest
+        # Let this client offer the old versions, so that a refusal is the server's.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        try:
+            with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as sock:
+                with ctx.wrap_socket(sock, server_hostname=NAME) as tls:
+                    return tls.version()
+        except ssl.SSLError:
+            return None
+
+    assert version(ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert version(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert version(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1) is None
+
+
 def test_upstream_is_its_own_file_pointing_at_the_blue_socket(host):
     conf = host.file("/etc/nginx/conf.d/hello_api-upstream.conf")
     assert conf.contains("server unix:/run/hello_api/blue.sock;")
