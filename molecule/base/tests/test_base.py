@@ -7,7 +7,7 @@ import testinfra
 
 testinfra_hosts = ["kit-base"]
 
-HOST_IP = "172.30.244.10"
+HOST_IP = "10.213.244.10"
 
 # Connect to HOST_IP:port from another container; prints open or closed.
 CONNECT = r"""
@@ -67,10 +67,10 @@ def test_firewall_opens_exactly_the_listed_ports(host):
     rules = _input_chain(host)
     assert rules == [
         'tcp dport 2222 accept comment "ssh: the port Ansible connects on"',
-        'ip saddr 172.30.244.0/24 tcp dport 22 accept comment "ssh-admin"',
+        'ip saddr 10.213.244.0/24 tcp dport 22 accept comment "ssh-admin"',
         'tcp dport 80 accept comment "http"',
         'tcp dport 443 accept comment "https"',
-        'ip saddr 172.30.244.20 tcp dport 9100 accept comment "node_exporter"',
+        'ip saddr 10.213.244.20 tcp dport 9100 accept comment "node_exporter"',
         'ip6 saddr 2001:db8::10 tcp dport 9100 accept comment "node_exporter"',
     ]
     chain = host.check_output("nft list chain inet base_filter input")
