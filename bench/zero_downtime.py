@@ -63,12 +63,16 @@ def install_guide_setup(cluster):
 {site}SITE
             systemctl daemon-reload
             systemctl enable --now guide.service
-            nginx -t 2>/dev/null && systemctl reload nginx
+            nginx -t -q
+            systemctl reload nginx
             for i in $(seq 1 60); do
               [ -S /run/guide/gunicorn.sock ] && curl -sfk --resolve {GUIDE}:443:127.0.0.1 https://{GUIDE}/health >/dev/null && exit 0
               sleep 0.5
             done
-            echo "the guide's unit did not answer" >&2; exit 1
+            echo "the guide's unit did not answer" >&2
+            systemctl status --no-pager guide.service >&2 || true
+            nginx -t >&2 || true
+            exit 1
             """,
         )
 
