@@ -75,7 +75,6 @@ def main():
                 ["client renegotiation (DoS)", str(result(scan, "session_renegotiation").get("is_vulnerable_to_client_renegotiation_dos"))],
                 ["Heartbleed", str(result(scan, "heartbleed").get("is_vulnerable_to_heartbleed"))],
                 ["ROBOT", str(result(scan, "robot").get("robot_result"))],
-                ["TLS 1.3 early data (0-RTT)", str(result(scan, "tls_1_3_early_data").get("supports_early_data"))],
             ]  # fmt: skip
             out.append(table(["profile", "result", "what sslyze reports against it"], rows))
             out.append("")
