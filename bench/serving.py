@@ -65,7 +65,7 @@ def main():
             c.playbook("site.yml", label="converge")
             c.exec(web, f"apt-get install -y -q wrk >/dev/null && echo '127.0.0.1 {name}' >> /etc/hosts")
             rows, ratios = [], []
-            for label, args in (("default", []), ("1", ["-e", "gunicorn_workers=1"])):
+            for label, args in (("default", []), ("gunicorn_workers=1", ["-e", "gunicorn_workers=1"])):
                 if args:
                     log("site.yml with one Gunicorn worker")
                     c.playbook("site.yml", *args, label="one-worker")
