@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run one benchmark from a fresh clone: sets up what it needs (the pinned tools, the
-# Docker engine, the test image, wrk), then runs bench/<name>.py with the kit's venv.
+# Docker engine, the test image), then runs bench/<name>.py with the kit's venv.
 #   bash bench/run.sh zero_downtime|deploy_time|serving|hardening|tls [args]
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
