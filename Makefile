@@ -19,7 +19,7 @@ lint: setup
 
 # Rebuild the systemd test image even when one exists.
 image:
-	KIT_REBUILD_IMAGE=1 bash scripts/build-image.sh "$${KIT_SUITE:-bookworm}"
+	KIT_REBUILD_IMAGE=1 bash scripts/build-image.sh "$${KIT_DISTRO:-debian13}"
 
 # Benchmarks: each prints one table (bench/README.md says what they measure).
 bench: bench-zero-downtime bench-deploy-time bench-serving bench-hardening bench-tls

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-bookworm:systemd")
+IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-trixie:systemd")
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"

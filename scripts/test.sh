@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, lint, every Molecule scenario, the pytest tests.
-# Ends with one summary line and exits non-zero when anything failed.
-#   KIT_DISTRO=debian13   test on Debian 13 instead of 12
-#   KIT_SCENARIOS="a b"   run only these Molecule scenarios
-#   KIT_SKIP_LINT=1       skip the linters
-#   KIT_JOBS=N            Molecule scenarios run at once (default 2)
+# The whole test suite: set-up, lint, every Molecule scenario on each Debian release,
+# the pytest tests. Ends with one summary line and exits non-zero when anything failed.
+#   KIT_DISTROS="debian13 debian12"  releases the role scenarios run on (default: both)
+#   KIT_SITE_DISTROS="debian13"      releases the three-host site scenario runs on
+#                                    (default: Debian 13 only; add debian12 for both)
+#   KIT_DISTRO=debian13              release of the pytest tests (and of `make local`)
+#   KIT_SCENARIOS="a b"              run only these Molecule scenarios
+#   KIT_SKIP_LINT=1                  skip the linters
+#   KIT_JOBS=N                       Molecule scenarios run at once (default 2)
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$KIT_ROOT"
+
+distros="${KIT_DISTROS:-$KIT_ALL_DISTROS}"
+site_distros="${KIT_SITE_DISTROS:-debian13}"
+for d in $distros $site_distros; do kit_suite "$d" >/dev/null || exit 2; done
+export KIT_IMAGE_DISTROS="$distros $site_distros"
 
 bash scripts/bootstrap.sh || {
   echo "test: set-up failed"
@@ -40,41 +48,71 @@ if [ "${KIT_SKIP_LINT:-0}" != 1 ]; then
   step ansible-lint ansible-lint --profile production --strict
 fi
 
-# Molecule scenarios, KIT_JOBS at a time (default 2): most of their time is apt,
-# pip and systemd waiting, so two share two cores well. The slow multi-host
-# `site` scenario starts first so that the others fill the other lane.
+# Molecule scenarios, each on its releases, KIT_JOBS at a time (default 2): most
+# of their time is apt, pip and systemd waiting, so two share two cores well. A
+# scenario's container names are fixed, so its two releases never run at once.
+# The slow multi-host `site` scenario starts first so that the others fill the
+# other lane.
 scenarios="${KIT_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}"
-ordered="$(printf '%s\n' $scenarios | grep -x site || true) $(printf '%s\n' $scenarios | grep -vx site || true)"
+queue=()
+for s in $scenarios; do
+  [ "$s" = site ] && for d in $site_distros; do queue+=("site@$d"); done
+done
+for d in $distros; do
+  for s in $scenarios; do [ "$s" = site ] || queue+=("$s@$d"); done
+done
 jobs_max="${KIT_JOBS:-2}"
 declare -A pid_of=() start_of=()
 run_scenario() {
-  molecule test --scenario-name "$1" >"$logdir/molecule-$1.log" 2>&1
+  # run_scenario SCENARIO DISTRO
+  KIT_DISTRO="$2" KIT_IMAGE="$(kit_image "$2")" \
+    molecule test --scenario-name "$1" >"$logdir/molecule-$1@$2.log" 2>&1
 }
 reap() {
   # Wait for one scenario to end and record it.
-  local done_pid s rc
+  local done_pid job rc
   wait -n -p done_pid
   rc=$?
-  for s in "${!pid_of[@]}"; do
-    if [ "${pid_of[$s]}" = "$done_pid" ]; then
+  for job in "${!pid_of[@]}"; do
+    if [ "${pid_of[$job]}" = "$done_pid" ]; then
       if [ "$rc" = 0 ]; then
-        passed+=("molecule-$s")
-        kit_log "molecule-$s passed in $((SECONDS - start_of[$s])) s"
+        passed+=("molecule-$job")
+        kit_log "molecule-$job passed in $((SECONDS - start_of[$job])) s"
       else
-        failed+=("molecule-$s")
-        tail -60 "$logdir/molecule-$s.log"
-        kit_log "molecule-$s FAILED in $((SECONDS - start_of[$s])) s (log: $logdir/molecule-$s.log)"
+        failed+=("molecule-$job")
+        tail -60 "$logdir/molecule-$job.log"
+        kit_log "molecule-$job FAILED in $((SECONDS - start_of[$job])) s (log: $logdir/molecule-$job.log)"
       fi
-      unset "pid_of[$s]"
+      unset "pid_of[$job]"
     fi
   done
 }
-for s in $ordered; do
+running() {
+  # running SCENARIO: true when one of its jobs runs now.
+  local job
+  for job in "${!pid_of[@]}"; do [ "${job%@*}" = "$1" ] && return 0; done
+  return 1
+}
+while [ "${#queue[@]}" -gt 0 ]; do
   while [ "${#pid_of[@]}" -ge "$jobs_max" ]; do reap; done
-  kit_log "molecule-$s started (log: $logdir/molecule-$s.log)"
-  run_scenario "$s" &
-  pid_of[$s]=$!
-  start_of[$s]=$SECONDS
+  # The first queued job whose scenario is not running now.
+  next=""
+  for i in "${!queue[@]}"; do
+    running "${queue[$i]%@*}" || {
+      next="${queue[$i]}"
+      unset "queue[$i]"
+      queue=("${queue[@]}")
+      break
+    }
+  done
+  if [ -z "$next" ]; then
+    reap
+    continue
+  fi
+  kit_log "molecule-$next started (log: $logdir/molecule-$next.log)"
+  run_scenario "${next%@*}" "${next#*@}" &
+  pid_of[$next]=$!
+  start_of[$next]=$SECONDS
 done
 while [ "${#pid_of[@]}" -gt 0 ]; do reap; done
 

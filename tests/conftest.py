@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-bookworm:systemd")
+IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-trixie:systemd")
 
 
 def docker(*args, check=True):
