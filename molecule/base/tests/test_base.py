@@ -59,7 +59,10 @@ def test_unattended_upgrades_take_security_updates_only(host):
         assert host.service(timer).is_enabled, timer
     run = host.run("unattended-upgrade --dry-run --debug")
     assert run.rc == 0, run.stderr
-    assert "Allowed origins are: origin=Debian,codename=bookworm-security,label=Debian-Security" in run.stdout + run.stderr
+    # The release's own security suite: bookworm-security on Debian 12, trixie-security on 13.
+    codename = host.system_info.codename
+    assert codename in ("bookworm", "trixie"), codename
+    assert f"Allowed origins are: origin=Debian,codename={codename}-security,label=Debian-Security" in run.stdout + run.stderr
 
 
 def test_firewall_opens_exactly_the_listed_ports(host):
