@@ -123,6 +123,22 @@ def test_tls_1_3_and_1_2_are_offered_and_nothing_older(host):
     assert version(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1) is None
 
 
+def test_key_exchange_prefers_the_hybrid_post_quantum_group_where_openssl_has_it(host):
+    """Mozilla guideline 6.0: X25519MLKEM768 first, where the host's OpenSSL offers it
+    (3.5, Debian 13); X25519 first elsewhere (Debian 12's 3.0). A client offering both
+    gets the hybrid group on Debian 13. The client runs on the host: the controller's
+    OpenSSL may not know the group. The default server lists the same groups, since
+    a handshake takes its groups from there."""
+    hybrid = "X25519MLKEM768" in host.run("openssl list -tls-groups").stdout
+    assert hybrid == (host.system_info.codename == "trixie")
+    offer = "X25519MLKEM768:X25519" if hybrid else "X25519:prime256v1"
+    out = host.run("echo | openssl s_client -connect 127.0.0.1:443 -servername %s -groups %s 2>&1", NAME, offer).stdout
+    group = re.search(r"^(?:Negotiated TLS1.3 group|Peer Temp Key): (\w+)", out, re.M)
+    assert group and group.group(1) == ("X25519MLKEM768" if hybrid else "X25519"), out
+    curves = host.run("grep -ho 'ssl_ecdh_curve [^;]*' /etc/nginx/sites-available/hello_api.conf").stdout.split()
+    assert curves[1::2] == [("X25519MLKEM768:" if hybrid else "") + "X25519:prime256v1:secp384r1"] * 2
+
+
 def test_upstream_is_its_own_file_pointing_at_the_blue_socket(host):
     conf = host.file("/etc/nginx/conf.d/hello_api-upstream.conf")
     assert conf.contains("server unix:/run/hello_api/blue.sock;")

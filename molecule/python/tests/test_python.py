@@ -1,10 +1,14 @@
 """The python role: interpreter, venv support, build dependencies, extra packages."""
 
 
+# Each supported release's own Python.
+RELEASE_PYTHON = {"trixie": "3.13", "bookworm": "3.11"}
+
+
 def test_interpreter_is_the_distribution_one(host):
     assert host.package("python3").is_installed
-    out = host.check_output("python3 -c 'import sys; print(sys.version_info[0])'")
-    assert out == "3"
+    out = host.check_output("python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+    assert out == RELEASE_PYTHON[host.system_info.codename]
 
 
 def test_a_venv_can_be_created_and_installs_with_pip(host):
