@@ -3,6 +3,7 @@
 # stands in for a VPS, over SSH, with the same site.yml a real VPS gets.
 #   KIT_LOCAL_NAME   container name (default fastapi-kit-local)
 #   KIT_LOCAL_RESET  1 removes the container first, for a deploy to a bare host
+#   KIT_DISTRO       debian13 (default) or debian12: the release of the container
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +19,12 @@ mkdir -p "$state"
 
 if [ "${KIT_LOCAL_RESET:-0}" = 1 ]; then
   docker rm -f "$name" >/dev/null 2>&1 || true
+fi
+# Another release asked for (KIT_DISTRO) than the container runs: start from a bare one.
+running_image="$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)"
+if [ -n "$running_image" ] && [ "$running_image" != "$KIT_IMAGE" ]; then
+  kit_log "The local VPS runs $running_image; replacing it with a bare $KIT_IMAGE ($KIT_DISTRO)"
+  docker rm -f "$name" >/dev/null
 fi
 
 if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
