@@ -15,7 +15,8 @@ case "$suite" in
     ;;
 esac
 image="${KIT_IMAGE:-fastapi-kit/debian-${suite}:systemd}"
-mirror="${KIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# A Debian mirror for debootstrap; unset, debootstrap uses its own default.
+mirror="${KIT_DEBIAN_MIRROR:-}"
 
 if [ "${KIT_REBUILD_IMAGE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
   echo "build-image: reusing $image"
@@ -39,7 +40,7 @@ trap 'rm -rf "$rootfs"' EXIT
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,openssh-server,iproute2,procps,gnupg
 
 echo "build-image: debootstrap $suite into $rootfs"
-debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" ${mirror:+"$mirror"} >"$rootfs.log" 2>&1 || {
   tail -20 "$rootfs.log" >&2
   rm -f "$rootfs.log"
   exit 1

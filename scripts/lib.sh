@@ -34,3 +34,21 @@ export KIT_IMAGE
 export KIT_VENV="${KIT_VENV:-$KIT_ROOT/.venv}"
 
 kit_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Wait until systemd in container $1 has booted (running, or degraded as containers
+# often are), at most $2 seconds (default 60). Until its bus is up, systemctl can only
+# say "Failed to connect to bus", so the poll stays quiet and fails with one clear line.
+kit_wait_for_systemd() {
+  local name="$1" limit="${2:-60}" state=""
+  local deadline=$((SECONDS + limit))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    state="$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)"
+    case "$state" in
+      running | degraded) return 0 ;;
+    esac
+    sleep 1
+  done
+  echo "systemd in container $name did not finish booting within ${limit}s" \
+    "(last state: ${state:-its bus never answered}); see: docker logs $name" >&2
+  return 1
+}

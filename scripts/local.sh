@@ -37,7 +37,7 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; 
     --stop-signal SIGRTMIN+3 \
     -p 127.0.0.1:2222:22 -p 127.0.0.1:8080:80 -p 127.0.0.1:8443:443 \
     "$KIT_IMAGE" >/dev/null
-  docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+  kit_wait_for_systemd "$name"
   # What a VPS provider's first boot does: a sudo user with your SSH key.
   docker exec -i "$name" sh -e <<SETUP
 id deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy

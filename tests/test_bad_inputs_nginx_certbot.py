@@ -24,6 +24,12 @@ CASES = [
     ("certbot-eab-kid-alone", {"certbot_eab_kid": "kid-1"}, "certbot_eab_hmac_key"),
     ("certbot-key-type-unknown", {"certbot_key_type": "dsa"}, "certbot_key_type"),
     ("certbot-rsa-size-small", {"certbot_key_type": "rsa", "certbot_rsa_key_size": 1024}, "certbot_rsa_key_size"),
+    # DNS names ignore case: these two are one name.
+    (
+        "certbot-domains-repeat-in-other-case",
+        {"nginx_server_names": ["example.org", "Example.org"], "certbot_domains": ["example.org", "Example.org"]},
+        "certbot_domains",
+    ),
     (
         "certbot-name-nginx-does-not-serve",
         {"nginx_server_names": ["www.example.org"], "certbot_domains": ["example.org"], "certbot_email": "ops@example.org"},
@@ -46,9 +52,15 @@ def test_eab_hmac_key_stays_out_of_the_output(bare_host):
     assert secret not in output, output
 
 
-def test_good_input_with_certbot_on_passes_the_validation_play(bare_host):
-    """A site with certbot on passes the same checks (only the validation play runs here)."""
-    names = {"nginx_server_names": ["example.org", "www.example.org"], "certbot_domains": ["example.org", "www.example.org"]}
+@pytest.mark.parametrize(
+    "certbot_domains",
+    [["example.org", "www.example.org"], ["Example.org", "WWW.example.org"]],
+    ids=["same-case", "certbot-names-in-other-case"],
+)
+def test_good_input_with_certbot_on_passes_the_validation_play(bare_host, certbot_domains):
+    """A site with certbot on passes the same checks (only the validation play runs here);
+    nginx serves a certbot name written in another case."""
+    names = {"nginx_server_names": ["example.org", "www.example.org"], "certbot_domains": certbot_domains}
     result = bare_host.playbook("site.yml", {**names, "certbot_email": "ops@example.org"}, "--check", "--tags", "never")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

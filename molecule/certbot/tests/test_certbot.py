@@ -36,6 +36,16 @@ def test_nginx_serves_a_certificate_issued_by_pebble(host):
     assert names == [NAME]
 
 
+def test_one_lineage_issued_once_for_mixed_case_names(host):
+    """certbot_domains is given as Web.Kit.test: converge issued one certificate under
+    the lower-case name and the idempotence run ordered none. Runs before the timer
+    renewal test below, which adds a second certificate to the lineage."""
+    assert host.ansible.get_variables()["certbot_domains"] != [NAME]
+    lineages = [n for n in host.file("/etc/letsencrypt/live").listdir() if n != "README"]
+    assert lineages == [NAME]
+    assert sorted(host.file(f"/etc/letsencrypt/archive/{NAME}").listdir()) == ["cert1.pem", "chain1.pem", "fullchain1.pem", "privkey1.pem"]
+
+
 def test_nginx_reads_the_live_certificate_through_links(host):
     for name in ("fullchain.pem", "privkey.pem"):
         path = f"/etc/nginx/tls/hello_api/{name}"

@@ -5,6 +5,7 @@ Each was deployed, left alone by idempotence, then given a release that fails
 to import and a changed, working release (side_effect.yml).
 """
 
+import ast
 import json
 import re
 import time
@@ -165,3 +166,21 @@ def test_service_restarts_after_a_crash(host):
             return
         time.sleep(1)
     raise AssertionError("the instance did not answer after its restart")
+
+
+def test_extra_settings_reach_gunicorn_as_python_literals(host):
+    """A nested false and null in gunicorn_extra_settings are written as Python
+    literals, and Gunicorn applies them: its log lines carry the given format."""
+    extra = host.ansible.get_variables().get("gunicorn_extra_settings") or {}
+    if not extra:
+        return
+    conf = host.file(f"/etc/{APP}/gunicorn.conf.py").content_string
+    written = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(conf).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in extra
+    }
+    assert written == extra
+    assert host.service(f"{APP}@{_live(host)}.service").is_running
+    journal = host.check_output(f"journalctl -u {APP}@{_live(host)}.service --no-pager --output cat")
+    assert re.search(r"^kit-logconfig \[\d+\] \[INFO\] Booting worker", journal, re.M), journal
