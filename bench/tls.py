@@ -24,6 +24,11 @@ from kitbench import BIN, Cluster, log, release_name, table  # noqa: E402
 PROTOCOLS = [("ssl_2_0", "SSL 2.0"), ("ssl_3_0", "SSL 3.0"), ("tls_1_0", "TLS 1.0"), ("tls_1_1", "TLS 1.1"), ("tls_1_2", "TLS 1.2"), ("tls_1_3", "TLS 1.3")]
 
 
+def sort_sets(text):
+    """sslyze names sets in any order; sorted, two runs and two releases read alike."""
+    return re.sub(r"\{([^}]*)\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", text)
+
+
 def sslyze(name, port, ca_file, profile, json_out):
     r = subprocess.run(
         [str(BIN / "sslyze"), f"--mozilla_config={profile}", f"--certinfo_ca_file={ca_file}", f"--json_out={json_out}",
@@ -33,7 +38,7 @@ def sslyze(name, port, ca_file, profile, json_out):
     section = r.stdout.split("COMPLIANCE AGAINST MOZILLA TLS CONFIGURATION", 1)[-1]
     verdict = "compliant" if f"{name}:{port}: OK - Compliant." in r.stdout else "not compliant"
     # The checker's findings read "    * <check>: <why>"; the scan's own headings do not.
-    problems = [f"{k}: {v.strip()}" for k, v in re.findall(r"^\s+\* ([a-z_]+): (.+)$", section, flags=re.M)]
+    problems = [f"{k}: {sort_sets(v.strip())}" for k, v in re.findall(r"^\s+\* ([a-z_]+): (.+)$", section, flags=re.M)]
     return verdict, problems, json.loads(Path(json_out).read_text())
 
 
@@ -115,7 +120,13 @@ def main():
         profiles = ("intermediate", "modern")
         out.append(table(["profile", *names], [[f"Mozilla {p}", *(m[r]["verdicts"][p][0] for r in releases)] for p in profiles]))
         out.append("")
-        reports = [[f"Mozilla {p}", release_name(r), "; ".join(m[r]["verdicts"][p][1])] for p in profiles for r in releases if m[r]["verdicts"][p][1]]
+        # One row per profile and finding, naming the releases it holds on.
+        reports = {}
+        for p in profiles:
+            for r in releases:
+                if m[r]["verdicts"][p][1]:
+                    reports.setdefault((p, "; ".join(m[r]["verdicts"][p][1])), []).append(release_name(r))
+        reports = [[f"Mozilla {p}", ", ".join(on), problems] for (p, problems), on in reports.items()]
         if reports:
             out.append(table(["profile", "release", "what sslyze reports against it"], reports))
             out.append("")
