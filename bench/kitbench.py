@@ -21,11 +21,41 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-trixie:systemd")
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 APP = "hello_api"
+
+# The Debian releases the kit supports, newest first, as scripts/lib.sh names them:
+# release -> (suite, what the tables call it).
+RELEASES = {"debian13": ("trixie", "Debian 13"), "debian12": ("bookworm", "Debian 12")}
+
+
+def image(release):
+    """The systemd test image of a release, as scripts/lib.sh's kit_image:
+    KIT_IMAGE_DEBIAN13 and KIT_IMAGE_DEBIAN12 name other images."""
+    if release not in RELEASES:
+        raise SystemExit(f"unknown Debian release '{release}': one of {' '.join(RELEASES)}")
+    return os.environ.get(f"KIT_IMAGE_{release.upper()}", f"fastapi-kit/debian-{RELEASES[release][0]}:systemd")
+
+
+def release_name(release):
+    return RELEASES[release][1]
+
+
+# The release of a bench that runs on one: KIT_DISTRO's (Debian 13 unless told), or KIT_IMAGE.
+RELEASE = os.environ.get("KIT_DISTRO", "debian13")
+IMAGE = os.environ.get("KIT_IMAGE") or image(RELEASE)
+
+
+def bench_releases():
+    """The releases a bench that compares them (hardening, tls) runs on, in its
+    columns' order: KIT_BENCH_DISTROS, default every release; checked before any starts."""
+    releases = os.environ.get("KIT_BENCH_DISTROS", " ".join(RELEASES)).split()
+    for release in releases:
+        image(release)
+    return releases
+
 
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 
@@ -72,10 +102,13 @@ PORT_BLOCKS = {"zero": 0, "deploy1": 1, "deploy2": 2, "serving": 3, "hardening":
 class Cluster:
     """N web hosts (kit-bench-<name>-webN, SSH on 127.0.0.1:2240+10b+N, HTTPS on
     127.0.0.1:38450+10b+N for the bench's port block b) and optionally pebble, on
-    the network kit-bench-<name>-net."""
+    the network kit-bench-<name>-net, all from the image of one Debian release
+    (default RELEASE). Clusters of the same name run one after the other."""
 
-    def __init__(self, name, webs=1, pebble=False, group_vars=None, others=()):
+    def __init__(self, name, webs=1, pebble=False, group_vars=None, others=(), release=None):
         self.name = name
+        self.release = release or RELEASE
+        self.image = image(release) if release else IMAGE
         block = PORT_BLOCKS[name]
         self.ssh_base, self.https_base = 2240 + 10 * block, 38450 + 10 * block
         self.prefix = f"kit-bench-{name}"
@@ -85,7 +118,7 @@ class Cluster:
         # Plain hosts outside the inventory, for comparisons (no SSH, no ports).
         self.others = [f"{self.prefix}-{o}" for o in others]
         self.dir = ROOT / ".cache" / "bench" / name
-        self.logs = RESULTS / "logs" / name
+        self.logs = RESULTS / "logs" / (f"{name}-{release}" if release else name)
         self.group_vars = {**CA_VARS, **(PEBBLE_VARS if pebble else PLACEHOLDER_VARS), **(group_vars or {})}
         self.runs = 0
 
@@ -141,7 +174,7 @@ class Cluster:
         subprocess.run(["docker", "network", "rm", self.net], capture_output=True)
 
     def _start(self):
-        log(f"Starting {', '.join(self.containers())} from {IMAGE}")
+        log(f"Starting {', '.join(self.containers())} from {self.image}")
         sh("docker", "network", "create", self.net)
         key = self.dir / "id_ed25519"
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fastapi-kit bench", "-f", str(key))
@@ -160,7 +193,7 @@ class Cluster:
                 "-v", f"{CACHE}/pip:/root/.cache/pip:rw",
                 "--stop-signal", "SIGRTMIN+3",
                 "--network", self.net, "--network-alias", alias, *ports,
-                IMAGE, "/lib/systemd/systemd",
+                self.image, "/lib/systemd/systemd",
             )  # fmt: skip
         pub = (self.dir / "id_ed25519.pub").read_text().strip()
         for c in self.webs:

@@ -17,5 +17,12 @@ case "$name" in
     ;;
 esac
 
+# The benches that compare the releases need each one's image.
+case "$name" in
+  hardening | tls)
+    export KIT_BENCH_DISTROS="${KIT_BENCH_DISTROS:-$KIT_ALL_DISTROS}"
+    export KIT_IMAGE_DISTROS="${KIT_IMAGE_DISTROS:-} $KIT_BENCH_DISTROS"
+    ;;
+esac
 bash scripts/bootstrap.sh
 exec "$KIT_VENV/bin/python" "bench/$name.py" "$@"
