@@ -25,6 +25,14 @@ CASES = [
     ("pypi-spec-unpinned", {"fastapi_app_source": "pypi", "fastapi_app_pypi_spec": "fastapi-kit-hello-api"}, "fastapi_app_pypi_spec"),
     ("local-path-missing", {"fastapi_app_local_path": "/nonexistent/app"}, "fastapi_app_local_path"),
     ("root-not-absolute", {"fastapi_app_root": "srv/app"}, "fastapi_app_root"),
+    # The app's root is chowned and pruned: never a system directory or one above the apps.
+    ("root-is-slash", {"fastapi_app_root": "/"}, "fastapi_app_root"),
+    ("root-is-etc", {"fastapi_app_root": "/etc"}, "fastapi_app_root"),
+    ("root-inside-usr", {"fastapi_app_root": "/usr/lib/hello_api"}, "fastapi_app_root"),
+    ("root-is-srv", {"fastapi_app_root": "/srv"}, "fastapi_app_root"),
+    # The Gunicorn config goes to /etc/<app>: an app named after a system directory would write into it.
+    ("app-name-is-an-etc-directory", {"fastapi_app_name": "ssl"}, "gunicorn_app_name"),
+    ("app-name-is-the-kit-nginx", {"fastapi_app_name": "nginx"}, "gunicorn_app_name"),
     ("install-mode-unknown", {"fastapi_app_install": "poetry"}, "fastapi_app_install"),
     ("module-not-module-attr", {"gunicorn_app_module": "hello_api/main.py"}, "gunicorn_app_module"),
     ("instance-name-bad", {"gunicorn_instance": "Blue Green"}, "gunicorn_instance"),
