@@ -27,7 +27,7 @@ class Host:
     def run(self, *cmd):
         return docker("exec", self.name, *cmd, check=False)
 
-    def playbook(self, playbook, extra_vars=None, *args):
+    def playbook(self, playbook, extra_vars=None, *args, env=None):
         cmd = [
             "ansible-playbook",
             "-i",
@@ -37,7 +37,7 @@ class Host:
         if extra_vars is not None:
             cmd += ["-e", json.dumps(extra_vars)]
         cmd += list(args)
-        env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+        env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **(env or {}))
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -59,10 +59,9 @@ class Host:
         return output
 
 
-@pytest.fixture(scope="session")
-def bare_host(tmp_path_factory):
-    """A bare Debian host (no systemd needed): input checks must fail before touching it."""
-    name = f"kit-bare-{uuid.uuid4().hex[:8]}"
+def start_host(tmp_path_factory, prefix):
+    """Start a bare Debian container (no systemd) in group `web` of an inventory of its own."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     docker("run", "-d", "--name", name, "--label", "fastapi-kit-test=1", IMAGE, "sleep", "infinity")
     inventory = tmp_path_factory.mktemp("inv") / "hosts.yml"
     inventory.write_text(
@@ -79,7 +78,14 @@ def bare_host(tmp_path_factory):
             }
         )
     )
+    return Host(name, inventory)
+
+
+@pytest.fixture(scope="session")
+def bare_host(tmp_path_factory):
+    """A bare Debian host (no systemd needed): input checks must fail before touching it."""
+    host = start_host(tmp_path_factory, "kit-bare")
     try:
-        yield Host(name, inventory)
+        yield host
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", host.name, check=False)

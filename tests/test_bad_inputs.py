@@ -22,6 +22,9 @@ CASES = [
     ("env-not-a-dict", {"fastapi_app_env": ["A=1"]}, "fastapi_app_env"),
     ("env-bad-key", {"fastapi_app_env": {"1ABC": "x"}}, "fastapi_app_env"),
     ("env-multiline-value", {"fastapi_app_secret_env": {"KEY": "a\nb"}}, "fastapi_app_secret_env"),
+    # An unset vault variable: the app would run with an empty key.
+    ("secret-empty", {"fastapi_app_secret_env": {"SECRET_KEY": ""}}, "fastapi_app_secret_env.SECRET_KEY"),
+    ("secret-blank", {"fastapi_app_secret_env": {"API_TOKEN": "  "}}, "fastapi_app_secret_env.API_TOKEN"),
     ("pypi-spec-unpinned", {"fastapi_app_source": "pypi", "fastapi_app_pypi_spec": "fastapi-kit-hello-api"}, "fastapi_app_pypi_spec"),
     ("local-path-missing", {"fastapi_app_local_path": "/nonexistent/app"}, "fastapi_app_local_path"),
     ("root-not-absolute", {"fastapi_app_root": "srv/app"}, "fastapi_app_root"),

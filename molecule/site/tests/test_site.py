@@ -190,7 +190,7 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
     )
     try:
         for _ in range(300):
-            if docker_exec("kit-site-web1", "test", "-d", f"/run/lock/{APP}-deploy").returncode == 0:
+            if docker_exec("kit-site-web1", "test", "-d", f"/run/fastapi-kit-locks/{APP}").returncode == 0:
                 break
             time.sleep(0.5)
         else:
@@ -206,7 +206,7 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
     # One line per deploy: the first one's on each host; the refused one wrote none.
     for c in WEB:
         assert len(audit(c)) == audit_before[c] + 1
-    assert not docker_exec("kit-site-web1", "test", "-e", f"/run/lock/{APP}-deploy").returncode == 0
+    assert not docker_exec("kit-site-web1", "test", "-e", f"/run/fastapi-kit-locks/{APP}").returncode == 0
 
 
 def test_restart_strategy_under_load_is_recorded(tmp_path):
