@@ -4,6 +4,7 @@ import json
 import re
 import ssl
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,111 @@ def test_tls_scan_passes_mozilla_intermediate(host, tmp_path):
     ca = tmp_path / "placeholder.pem"
     ca.write_text(host.file(CERT).content_string)
     kithttp.sslyze_intermediate(NAME, HTTPS_PORT, ca)
+
+
+# --- Issue 11, item 12: forwarded headers and the socket's group ---------------------
+
+# What an echo upstream sees of a request, as JSON of its header lines.
+ECHO_UPSTREAM = r"""
+import json, os, socket, sys
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(path)
+os.chmod(path, 0o666)
+srv.listen(16)
+while True:
+    conn, _ = srv.accept()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    body = json.dumps([l for l in lines if l]).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    conn.close()
+"""
+
+SPOOFED = {
+    "Forwarded": "for=203.0.113.66;proto=http;host=evil.example",
+    "X-Real-IP": "203.0.113.66",
+    "X-Forwarded-Port": "6666",
+    "X-Forwarded-Prefix": "/evil",
+    "X-Forwarded-For": "203.0.113.66",
+    "X-Forwarded-Proto": "http",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Ssl": "off",
+    "X-Forwarded-Protocol": "evil",
+}
+
+
+def test_client_cannot_spoof_forwarded_headers_to_the_app(host):
+    """The headers nginx sends upstream, seen by an echo server that stands in for
+    Gunicorn for the length of the test (the upstream file points at it, then back)."""
+    upstream = "/etc/nginx/conf.d/hello_api-upstream.conf"
+    host.check_output("cp -p %s /root/kit-upstream.conf.saved", upstream)
+    host.run("cat > /root/kit-echo-upstream.py <<'EOF'\n%sEOF" % ECHO_UPSTREAM)
+    host.run("rm -f /run/kit-echo.sock; systemctl stop kit-echo 2>/dev/null; systemctl reset-failed kit-echo 2>/dev/null")
+    host.check_output("systemd-run --unit kit-echo -p RuntimeMaxSec=120 python3 /root/kit-echo-upstream.py /run/kit-echo.sock")
+    try:
+        host.check_output("for _ in $(seq 50); do [ -S /run/kit-echo.sock ] && break; sleep 0.1; done; "
+                          "sed -i 's#server unix:[^;]*;#server unix:/run/kit-echo.sock;#' %s && nginx -t -q && systemctl reload nginx", upstream)
+        for _ in range(50):
+            status, _, body = kithttp.request(NAME, HTTPS_PORT, "/spoof", headers=SPOOFED)
+            if status == 200 and body.startswith("["):
+                break
+            time.sleep(0.1)
+        assert status == 200, body
+        seen = {}
+        for line in json.loads(body):
+            key, _, value = line.partition(":")
+            seen.setdefault(key.strip().lower(), []).append(value.strip())
+        print(json.dumps(seen, indent=1))
+        for key in ("forwarded", "x-forwarded-prefix", "x-forwarded-ssl", "x-forwarded-protocol"):
+            assert key not in seen, (key, seen[key])
+        assert seen["x-real-ip"] == seen["x-forwarded-for"] and "203.0.113.66" not in seen["x-real-ip"][0]
+        assert seen["x-forwarded-port"] == ["443"]
+        assert seen["x-forwarded-proto"] == ["https"]
+        assert seen["x-forwarded-host"] == [NAME]
+    finally:
+        host.run("mv /root/kit-upstream.conf.saved %s && nginx -t -q && systemctl reload nginx", upstream)
+        host.run("systemctl stop kit-echo; rm -f /run/kit-echo.sock /root/kit-echo-upstream.py")
+    # A reload only signals nginx: the workers of the echo configuration may answer a moment longer.
+    for _ in range(50):
+        status, _, _ = kithttp.request(NAME, HTTPS_PORT, "/health")
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200
+
+
+def _live(host):
+    """The live Gunicorn instance, blue or green."""
+    return host.check_output("readlink /srv/hello_api/slots/.live")
+
+
+def _live_socket(host):
+    return f"/run/hello_api/{_live(host)}.sock"
+
+
+def test_other_www_data_processes_cannot_reach_gunicorn(host):
+    """php-fpm or another site runs as www-data too: it must not reach the socket of an
+    app that trusts every forwarded header. nginx's workers reach it through a group of
+    their own, which www-data itself is not a member of."""
+    sock = _live_socket(host)
+    connect = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
+    r = host.run("runuser -u www-data -- python3 -c %s %s", connect, sock)
+    assert r.rc != 0 and "PermissionError" in r.stderr, (r.rc, r.stdout, r.stderr)
+    f = host.file(sock)
+    assert (f.user, f.group, f.mode) == ("root", "nginx-upstream", 0o660)
+    assert "nginx-upstream" not in host.check_output("id -nG www-data").split()
+    workers = host.check_output("pgrep -d ' ' -f '^nginx: worker process$'").split()
+    assert workers
+    for pid in workers:
+        status = host.file(f"/proc/{pid}/status").content_string
+        gid = re.search(r"^Gid:\s+(\d+)", status, re.M).group(1)
+        assert host.check_output("getent group %s", gid).split(":")[0] == "nginx-upstream"
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/health")
+    assert status == 200, body
