@@ -293,3 +293,26 @@ def test_other_www_data_processes_cannot_reach_gunicorn(host):
         assert host.check_output("getent group %s", gid).split(":")[0] == "nginx-upstream"
     status, _, body = kithttp.request(NAME, HTTPS_PORT, "/health")
     assert status == 200, body
+
+
+# --- Issue 11, item 13: a Host that is not the SNI's site -----------------------------
+
+
+def _curl(*args):
+    import subprocess
+
+    r = subprocess.run(
+        ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+         "--connect-to", f"{NAME}:443:127.0.0.1:{HTTPS_PORT}", *args],
+        capture_output=True, text=True, timeout=30,
+    )
+    return r.stdout
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_host_other_than_the_sni_site_is_misdirected(host, version):
+    """SNI app.kit.test, Host another name: 421, not nginx's default root."""
+    assert _curl(version, f"https://{NAME}/health") == ("2 200" if version == "--http2" else "1.1 200")
+    assert _curl(version, "-H", "Host: www.app.kit.test", f"https://{NAME}/health").endswith(" 200")
+    assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/") == ("2 421" if version == "--http2" else "1.1 421")
+    assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/index.html").endswith(" 421")
