@@ -316,3 +316,98 @@ def test_host_other_than_the_sni_site_is_misdirected(host, version):
     assert _curl(version, "-H", "Host: www.app.kit.test", f"https://{NAME}/health").endswith(" 200")
     assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/") == ("2 421" if version == "--http2" else "1.1 421")
     assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/index.html").endswith(" 421")
+
+
+# --- Issue 11, item 14: long-lived connections -----------------------------------------
+
+
+def test_stream_and_websocket_stay_open_while_idle_for_60_s(host):
+    """A stream silent for 60 s (and a WebSocket idle for as long, at the same time)
+    outlives nginx_proxy_read_timeout (35 s) in the locations of nginx_websocket_paths."""
+    import socket
+    import threading
+
+    ws_result = {}
+
+    def idle_websocket():
+        try:
+            ws_result["value"] = _websocket_idle(NAME, HTTPS_PORT, "/ws", 60)
+        except Exception as exc:  # noqa: BLE001
+            ws_result["value"] = repr(exc)
+
+    t = threading.Thread(target=idle_websocket)
+    t.start()
+    started = time.monotonic()
+    sock = socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=90)
+    with kithttp.tls_context().wrap_socket(sock, server_hostname=NAME) as tls:
+        tls.sendall(f"GET /stream?gap=60 HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            try:
+                chunk = tls.recv(65536)
+            except (ssl.SSLError, OSError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.monotonic() - started
+    t.join(90)
+    text = data.decode(errors="replace")
+    print(f"stream closed after {elapsed:.0f} s: {text!r}; websocket: {ws_result}")
+    assert text.startswith("HTTP/1.1 200"), text
+    assert "first\n" in text and "second\n" in text, f"closed after {elapsed:.0f} s: {text!r}"
+    assert ws_result.get("value") == "echo: after the silence", ws_result
+
+
+def _websocket_idle(name, port, path, seconds):
+    """Open a WebSocket, stay silent for `seconds` (answering pings, as browsers do),
+    then send a message and return the answer."""
+    import base64
+    import os
+    import select
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    tls = kithttp.tls_context().wrap_socket(sock, server_hostname=name)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        tls.sendall(
+            (f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(1)
+            if not chunk:
+                return f"closed during the handshake: {head!r}"
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            return f"no upgrade: {head!r}"
+
+        def send(opcode, payload):
+            mask = os.urandom(4)
+            tls.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+        def frame():
+            first, second = kithttp._read(tls, 2)
+            return first & 0x0F, kithttp._read(tls, second & 0x7F)
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if tls.pending() or select.select([tls], [], [], max(0, deadline - time.monotonic()))[0]:
+                opcode, payload = frame()
+                if opcode == 0x9:
+                    send(0xA, payload)
+                else:
+                    return f"unexpected frame {opcode:#x} {payload!r} after {seconds - (deadline - time.monotonic()):.0f} s"
+        send(0x1, b"after the silence")
+        while True:
+            opcode, payload = frame()
+            if opcode == 0x1:
+                return payload.decode()
+            if opcode == 0x9:
+                send(0xA, payload)
+            else:
+                return f"unexpected frame {opcode:#x} {payload!r}"
+    finally:
+        tls.close()
