@@ -411,3 +411,23 @@ def _websocket_idle(name, port, path, seconds):
                 return f"unexpected frame {opcode:#x} {payload!r}"
     finally:
         tls.close()
+
+
+# --- Issue 11, item 17: logs rotate and errors reach the journal ----------------------
+
+
+def test_nginx_logs_rotate(host):
+    """logrotate is installed, its timer runs, and a forced rotation makes nginx write
+    to a fresh access.log."""
+    assert host.package("logrotate").is_installed
+    timer = host.service("logrotate.timer")
+    assert timer.is_enabled and timer.is_running
+    assert host.run("logrotate -d /etc/logrotate.d/nginx").rc == 0
+    host.check_output("logrotate -f /etc/logrotate.d/nginx")
+    assert host.file("/var/log/nginx/access.log.1").exists
+    kithttp.request(NAME, HTTPS_PORT, "/health?rotated=1")
+    for _ in range(20):
+        if host.file("/var/log/nginx/access.log").contains("rotated=1"):
+            break
+        time.sleep(0.25)
+    assert host.file("/var/log/nginx/access.log").contains("rotated=1")
