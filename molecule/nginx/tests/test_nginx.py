@@ -431,3 +431,63 @@ def test_nginx_logs_rotate(host):
             break
         time.sleep(0.25)
     assert host.file("/var/log/nginx/access.log").contains("rotated=1")
+
+
+# Requests straight to the app's socket, bounded in count and time.
+SOCKET_LOAD = r"""
+import http.client, socket, sys, threading, time
+path, total, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+sent, failed = [0], []
+lock = threading.Lock()
+deadline = time.monotonic() + seconds
+def run():
+    c = C("app")
+    while time.monotonic() < deadline:
+        with lock:
+            if sent[0] >= total:
+                return
+            sent[0] += 1
+        try:
+            c.request("GET", "/health")
+            c.getresponse().read()
+        except Exception as exc:
+            failed.append(repr(exc))
+            c.close()
+            c = C("app")
+threads = [threading.Thread(target=run) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sent[0], len(failed), failed[:3])
+"""
+
+
+def test_app_errors_reach_the_journal_after_a_burst_of_requests(host):
+    """journald's rate limit counts per service: a burst of requests must not make it
+    drop the error line that follows. The test host's journald gets a low limit
+    (200 lines per 60 s, which journald multiplies by a factor for free disk space,
+    about 4 here) so that 3000 requests cross it as a busy production host crosses
+    the default (10000 per 30 s, times the same factor)."""
+    unit = f"hello_api@{_live(host)}.service"
+    conf = "/etc/systemd/journald.conf.d/kit-test-ratelimit.conf"
+    host.check_output(f"mkdir -p /etc/systemd/journald.conf.d && printf '[Journal]\\nRateLimitIntervalSec=60s\\nRateLimitBurst=200\\n' > {conf}"
+                      " && systemctl restart systemd-journald")
+    try:
+        since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        host.run("sleep 1")
+        sent, failed = host.check_output("python3 -c %s %s 3000 10", SOCKET_LOAD, _live_socket(host)).split(" ", 1)
+        # A malformed request: Uvicorn logs a warning to Gunicorn's error log.
+        host.run("printf 'KIT-BAD\\r\\n\\r\\n' | python3 -c %s %s",
+                 "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+                 "s.sendall(sys.stdin.buffer.read()); s.recv(4096)", _live_socket(host))
+        host.run("sleep 2; journalctl --sync")
+        access = host.run("journalctl -q -u %s --since %s -o cat -g 'GET /health'", unit, since).stdout.count("\n")
+        error = host.run("journalctl -q -u %s --since %s -o cat -g 'Invalid HTTP request'", unit, since).stdout
+        print(f"sent {sent} requests, failed {failed}; {access} access lines in the journal")
+        assert int(sent) > 1000 and failed.startswith("0 "), failed
+        assert "Invalid HTTP request" in error, f"the error line is lost, {access} access lines were kept"
+    finally:
+        host.run(f"rm -f {conf}; systemctl restart systemd-journald")
