@@ -1,14 +1,17 @@
-"""The example app: names its release, answers a health gate, echoes WebSockets.
+"""The example app: names its release, answers a health gate, echoes WebSockets, streams.
 
 The kit runs it with Gunicorn and Uvicorn workers; the release id comes from
 the APP_RELEASE environment variable, which the kit's gunicorn.conf.py sets
 from the release directory the instance runs in.
 """
 
+import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
 
 from hello_api import __version__
 
@@ -50,3 +53,16 @@ async def echo(websocket: WebSocket) -> None:
             await websocket.send_text(f"echo: {message}")
     except WebSocketDisconnect:
         pass
+
+
+@app.get("/stream")
+async def stream(gap: float = Query(1.0, ge=0, le=120)) -> StreamingResponse:
+    """Send one line, stay silent for `gap` seconds, send another: a long poll or an
+    event stream that waits for its next event, for front ends to keep open."""
+
+    async def lines() -> AsyncIterator[str]:
+        yield "first\n"
+        await asyncio.sleep(gap)
+        yield "second\n"
+
+    return StreamingResponse(lines(), media_type="text/plain")

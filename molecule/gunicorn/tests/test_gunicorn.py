@@ -85,7 +85,7 @@ def test_health_answers_200_over_the_unix_socket(host):
 def test_socket_is_open_only_to_root_and_nginx(host):
     sock = host.file(_socket(_live(host)))
     assert sock.is_socket
-    assert (sock.user, sock.group, sock.mode) == ("root", "www-data", 0o660)
+    assert (sock.user, sock.group, sock.mode) == ("root", "nginx-upstream", 0o660)
     assert host.run(f"runuser -u nobody -- python3 -c %s {_socket(_live(host))} /health '{{}}'", HTTP).rc != 0
 
 

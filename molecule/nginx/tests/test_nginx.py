@@ -4,6 +4,7 @@ import json
 import re
 import ssl
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,309 @@ def test_tls_scan_passes_mozilla_intermediate(host, tmp_path):
     ca = tmp_path / "placeholder.pem"
     ca.write_text(host.file(CERT).content_string)
     kithttp.sslyze_intermediate(NAME, HTTPS_PORT, ca)
+
+
+# --- Issue 11, item 12: forwarded headers and the socket's group ---------------------
+
+# What an echo upstream sees of a request, as JSON of its header lines.
+ECHO_UPSTREAM = r"""
+import json, os, socket, sys
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(path)
+os.chmod(path, 0o666)
+srv.listen(16)
+while True:
+    conn, _ = srv.accept()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    body = json.dumps([l for l in lines if l]).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    conn.close()
+"""
+
+SPOOFED = {
+    "Forwarded": "for=203.0.113.66;proto=http;host=evil.example",
+    "X-Real-IP": "203.0.113.66",
+    "X-Forwarded-Port": "6666",
+    "X-Forwarded-Prefix": "/evil",
+    "X-Forwarded-For": "203.0.113.66",
+    "X-Forwarded-Proto": "http",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Ssl": "off",
+    "X-Forwarded-Protocol": "evil",
+}
+
+
+def test_client_cannot_spoof_forwarded_headers_to_the_app(host):
+    """The headers nginx sends upstream, seen by an echo server that stands in for
+    Gunicorn for the length of the test (the upstream file points at it, then back)."""
+    upstream = "/etc/nginx/conf.d/hello_api-upstream.conf"
+    host.check_output("cp -p %s /root/kit-upstream.conf.saved", upstream)
+    host.run("cat > /root/kit-echo-upstream.py <<'EOF'\n%sEOF" % ECHO_UPSTREAM)
+    host.run("rm -f /run/kit-echo.sock; systemctl stop kit-echo 2>/dev/null; systemctl reset-failed kit-echo 2>/dev/null")
+    host.check_output("systemd-run --unit kit-echo -p RuntimeMaxSec=120 python3 /root/kit-echo-upstream.py /run/kit-echo.sock")
+    try:
+        host.check_output("for _ in $(seq 50); do [ -S /run/kit-echo.sock ] && break; sleep 0.1; done; "
+                          "sed -i 's#server unix:[^;]*;#server unix:/run/kit-echo.sock;#' %s && nginx -t -q && systemctl reload nginx", upstream)
+        for _ in range(50):
+            status, _, body = kithttp.request(NAME, HTTPS_PORT, "/spoof", headers=SPOOFED)
+            if status == 200 and body.startswith("["):
+                break
+            time.sleep(0.1)
+        assert status == 200, body
+        seen = {}
+        for line in json.loads(body):
+            key, _, value = line.partition(":")
+            seen.setdefault(key.strip().lower(), []).append(value.strip())
+        print(json.dumps(seen, indent=1))
+        for key in ("forwarded", "x-forwarded-prefix", "x-forwarded-ssl", "x-forwarded-protocol"):
+            assert key not in seen, (key, seen[key])
+        assert seen["x-real-ip"] == seen["x-forwarded-for"] and "203.0.113.66" not in seen["x-real-ip"][0]
+        assert seen["x-forwarded-port"] == ["443"]
+        assert seen["x-forwarded-proto"] == ["https"]
+        assert seen["x-forwarded-host"] == [NAME]
+    finally:
+        host.run("mv /root/kit-upstream.conf.saved %s && nginx -t -q && systemctl reload nginx", upstream)
+        host.run("systemctl stop kit-echo; rm -f /run/kit-echo.sock /root/kit-echo-upstream.py")
+    # A reload only signals nginx: the workers of the echo configuration may answer a moment longer.
+    for _ in range(50):
+        status, _, _ = kithttp.request(NAME, HTTPS_PORT, "/health")
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200
+
+
+def _live(host):
+    """The live Gunicorn instance, blue or green."""
+    return host.check_output("readlink /srv/hello_api/slots/.live")
+
+
+def _live_socket(host):
+    return f"/run/hello_api/{_live(host)}.sock"
+
+
+def test_other_www_data_processes_cannot_reach_gunicorn(host):
+    """php-fpm or another site runs as www-data too: it must not reach the socket of an
+    app that trusts every forwarded header. nginx's workers reach it through a group of
+    their own, which www-data itself is not a member of."""
+    sock = _live_socket(host)
+    connect = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
+    r = host.run("runuser -u www-data -- python3 -c %s %s", connect, sock)
+    assert r.rc != 0 and "PermissionError" in r.stderr, (r.rc, r.stdout, r.stderr)
+    f = host.file(sock)
+    assert (f.user, f.group, f.mode) == ("root", "nginx-upstream", 0o660)
+    assert "nginx-upstream" not in host.check_output("id -nG www-data").split()
+    workers = host.check_output("pgrep -d ' ' -f '^nginx: worker process$'").split()
+    assert workers
+    for pid in workers:
+        status = host.file(f"/proc/{pid}/status").content_string
+        gid = re.search(r"^Gid:\s+(\d+)", status, re.M).group(1)
+        assert host.check_output("getent group %s", gid).split(":")[0] == "nginx-upstream"
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/health")
+    assert status == 200, body
+
+
+# --- Issue 11, item 13: a Host that is not the SNI's site -----------------------------
+
+
+def _curl(*args):
+    import subprocess
+
+    r = subprocess.run(
+        ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+         "--connect-to", f"{NAME}:443:127.0.0.1:{HTTPS_PORT}", *args],
+        capture_output=True, text=True, timeout=30,
+    )
+    return r.stdout
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_host_other_than_the_sni_site_is_misdirected(host, version):
+    """SNI app.kit.test, Host another name: 421, not nginx's default root."""
+    assert _curl(version, f"https://{NAME}/health") == ("2 200" if version == "--http2" else "1.1 200")
+    assert _curl(version, "-H", "Host: www.app.kit.test", f"https://{NAME}/health").endswith(" 200")
+    assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/") == ("2 421" if version == "--http2" else "1.1 421")
+    assert _curl(version, "-H", "Host: other.example", f"https://{NAME}/index.html").endswith(" 421")
+
+
+# --- Issue 11, item 14: long-lived connections -----------------------------------------
+
+
+def test_stream_and_websocket_stay_open_while_idle_for_60_s(host):
+    """A stream silent for 60 s (and a WebSocket idle for as long, at the same time)
+    outlives nginx_proxy_read_timeout (35 s) in the locations of nginx_websocket_paths."""
+    import socket
+    import threading
+
+    ws_result = {}
+
+    def idle_websocket():
+        try:
+            ws_result["value"] = _websocket_idle(NAME, HTTPS_PORT, "/ws", 60)
+        except Exception as exc:  # noqa: BLE001
+            ws_result["value"] = repr(exc)
+
+    t = threading.Thread(target=idle_websocket)
+    t.start()
+    started = time.monotonic()
+    sock = socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=90)
+    with kithttp.tls_context().wrap_socket(sock, server_hostname=NAME) as tls:
+        tls.sendall(f"GET /stream?gap=60 HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            try:
+                chunk = tls.recv(65536)
+            except (ssl.SSLError, OSError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.monotonic() - started
+    t.join(90)
+    text = data.decode(errors="replace")
+    print(f"stream closed after {elapsed:.0f} s: {text!r}; websocket: {ws_result}")
+    assert text.startswith("HTTP/1.1 200"), text
+    assert "first\n" in text and "second\n" in text, f"closed after {elapsed:.0f} s: {text!r}"
+    assert ws_result.get("value") == "echo: after the silence", ws_result
+
+
+def _websocket_idle(name, port, path, seconds):
+    """Open a WebSocket, stay silent for `seconds` (answering pings, as browsers do),
+    then send a message and return the answer."""
+    import base64
+    import os
+    import select
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    tls = kithttp.tls_context().wrap_socket(sock, server_hostname=name)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        tls.sendall(
+            (f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(1)
+            if not chunk:
+                return f"closed during the handshake: {head!r}"
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            return f"no upgrade: {head!r}"
+
+        def send(opcode, payload):
+            mask = os.urandom(4)
+            tls.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+        def frame():
+            first, second = kithttp._read(tls, 2)
+            return first & 0x0F, kithttp._read(tls, second & 0x7F)
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if tls.pending() or select.select([tls], [], [], max(0, deadline - time.monotonic()))[0]:
+                opcode, payload = frame()
+                if opcode == 0x9:
+                    send(0xA, payload)
+                else:
+                    return f"unexpected frame {opcode:#x} {payload!r} after {seconds - (deadline - time.monotonic()):.0f} s"
+        send(0x1, b"after the silence")
+        while True:
+            opcode, payload = frame()
+            if opcode == 0x1:
+                return payload.decode()
+            if opcode == 0x9:
+                send(0xA, payload)
+            else:
+                return f"unexpected frame {opcode:#x} {payload!r}"
+    finally:
+        tls.close()
+
+
+# --- Issue 11, item 17: logs rotate and errors reach the journal ----------------------
+
+
+def test_nginx_logs_rotate(host):
+    """logrotate is installed, its timer runs, and a forced rotation makes nginx write
+    to a fresh access.log."""
+    assert host.package("logrotate").is_installed
+    timer = host.service("logrotate.timer")
+    assert timer.is_enabled and timer.is_running
+    assert host.run("logrotate -d /etc/logrotate.d/nginx").rc == 0
+    host.check_output("logrotate -f /etc/logrotate.d/nginx")
+    assert host.file("/var/log/nginx/access.log.1").exists
+    kithttp.request(NAME, HTTPS_PORT, "/health?rotated=1")
+    for _ in range(20):
+        if host.file("/var/log/nginx/access.log").contains("rotated=1"):
+            break
+        time.sleep(0.25)
+    assert host.file("/var/log/nginx/access.log").contains("rotated=1")
+
+
+# Requests straight to the app's socket, bounded in count and time.
+SOCKET_LOAD = r"""
+import http.client, socket, sys, threading, time
+path, total, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+sent, failed = [0], []
+lock = threading.Lock()
+deadline = time.monotonic() + seconds
+def run():
+    c = C("app")
+    while time.monotonic() < deadline:
+        with lock:
+            if sent[0] >= total:
+                return
+            sent[0] += 1
+        try:
+            c.request("GET", "/health")
+            c.getresponse().read()
+        except Exception as exc:
+            failed.append(repr(exc))
+            c.close()
+            c = C("app")
+threads = [threading.Thread(target=run) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sent[0], len(failed), failed[:3])
+"""
+
+
+def test_app_errors_reach_the_journal_after_a_burst_of_requests(host):
+    """journald's rate limit counts per service: a burst of requests must not make it
+    drop the error line that follows. The test host's journald gets a low limit
+    (200 lines per 60 s, which journald multiplies by a factor for free disk space,
+    about 4 here) so that 3000 requests cross it as a busy production host crosses
+    the default (10000 per 30 s, times the same factor)."""
+    unit = f"hello_api@{_live(host)}.service"
+    conf = "/etc/systemd/journald.conf.d/kit-test-ratelimit.conf"
+    host.check_output(f"mkdir -p /etc/systemd/journald.conf.d && printf '[Journal]\\nRateLimitIntervalSec=60s\\nRateLimitBurst=200\\n' > {conf}"
+                      " && systemctl restart systemd-journald")
+    try:
+        since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        host.run("sleep 1")
+        sent, failed = host.check_output("python3 -c %s %s 3000 10", SOCKET_LOAD, _live_socket(host)).split(" ", 1)
+        # A malformed request: Uvicorn logs a warning to Gunicorn's error log.
+        host.run("printf 'KIT-BAD\\r\\n\\r\\n' | python3 -c %s %s",
+                 "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+                 "s.sendall(sys.stdin.buffer.read()); s.recv(4096)", _live_socket(host))
+        host.run("sleep 2; journalctl --sync")
+        access = host.run("journalctl -q -u %s --since %s -o cat -g 'GET /health'", unit, since).stdout.count("\n")
+        error = host.run("journalctl -q -u %s --since %s -o cat -g 'Invalid HTTP request'", unit, since).stdout
+        print(f"sent {sent} requests, failed {failed}; {access} access lines in the journal")
+        assert int(sent) > 1000 and failed.startswith("0 "), failed
+        assert "Invalid HTTP request" in error, f"the error line is lost, {access} access lines were kept"
+    finally:
+        host.run(f"rm -f {conf}; systemctl restart systemd-journald")
