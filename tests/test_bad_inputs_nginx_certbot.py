@@ -22,6 +22,9 @@ CASES = [
     ("certbot-custom-without-url", {"certbot_environment": "custom"}, "certbot_acme_server"),
     ("certbot-server-not-https", {"certbot_environment": "custom", "certbot_acme_server": "http://acme.example/dir"}, "certbot_acme_server"),
     ("certbot-eab-kid-alone", {"certbot_eab_kid": "kid-1"}, "certbot_eab_hmac_key"),
+    # The key id goes into a certbot config file: a second line there would be a setting.
+    ("certbot-eab-kid-two-lines", {"certbot_eab_kid": "kid-1\nserver = https://acme.example/dir",
+                                   "certbot_eab_hmac_key": "c2VjcmV0"}, "certbot_eab_kid"),
     ("certbot-key-type-unknown", {"certbot_key_type": "dsa"}, "certbot_key_type"),
     ("certbot-rsa-size-small", {"certbot_key_type": "rsa", "certbot_rsa_key_size": 1024}, "certbot_rsa_key_size"),
     # DNS names ignore case: these two are one name.

@@ -1,6 +1,7 @@
 """The base role: packages, timezone, journald limits, unattended security upgrades and
 an nftables firewall that opens exactly what base_firewall_allow lists."""
 
+import json
 import re
 
 import testinfra
@@ -8,6 +9,9 @@ import testinfra
 testinfra_hosts = ["kit-base"]
 
 HOST_IP = "10.213.244.10"
+# The client's own address, and its second one, the only source the SSH rule lists.
+CLIENT_IP = "10.213.244.20"
+ADMIN_IP = "10.213.244.30"
 
 # Connect to HOST_IP:port from another container; prints open or closed.
 CONNECT = r"""
@@ -68,9 +72,9 @@ def test_unattended_upgrades_take_security_updates_only(host):
 def test_firewall_opens_exactly_the_listed_ports(host):
     assert host.service("nftables").is_enabled
     rules = _input_chain(host)
+    # Port 22, the port the play connects on, is listed with one source: keep-open adds nothing.
     assert rules == [
-        'tcp dport 2222 accept comment "ssh: the port Ansible connects on"',
-        'ip saddr 10.213.244.0/24 tcp dport 22 accept comment "ssh-admin"',
+        'ip saddr 10.213.244.30 tcp dport 22 accept comment "ssh-admin"',
         'tcp dport 80 accept comment "http"',
         'tcp dport 443 accept comment "https"',
         'ip saddr 10.213.244.20 tcp dport 9100 accept comment "node_exporter"',
@@ -106,3 +110,41 @@ def test_firewall_is_in_force_for_another_host(host):
     finally:
         for port in (9100, 80, 8080):
             host.run("systemctl stop kit-listen-%s", str(port))
+
+
+# Connect from a given source address to HOST_IP:22 and read the server's greeting.
+SSH_GREETING = r"""
+import socket, sys
+s = socket.socket()
+s.settimeout(3)
+try:
+    s.bind((sys.argv[1], 0))
+    s.connect((sys.argv[2], 22))
+    print(s.recv(64).decode(errors="replace").split("-")[0:2])
+except OSError as e:
+    print(type(e).__name__)
+"""
+
+
+def test_ssh_listed_with_sources_is_not_widened_by_keep_open(host):
+    """Issue 11, item 11. The SSH rule lists one source (ADMIN_IP) and the play connects on
+    port 22 with base_firewall_keep_ssh_open on: sshd answers the listed address, and
+    another host on the same network gets no connection. Ansible's own connection (the
+    docker connection here) still works: this test runs through it."""
+    assert host.service("ssh").is_running
+    client = testinfra.get_host("docker://kit-base-client")
+    assert ADMIN_IP in client.check_output("ip -4 -brief address show dev eth0")
+    seen = {src: client.check_output("python3 -c %s %s %s", SSH_GREETING, src, HOST_IP) for src in (ADMIN_IP, CLIENT_IP)}
+    assert seen == {ADMIN_IP: "['SSH', '2.0']", CLIENT_IP: "TimeoutError"}
+
+
+def test_keep_ssh_open_adds_a_connection_port_no_rule_lists(host):
+    """side_effect.yml ran the firewall with ansible_port 2222, which no rule lists:
+    keep-open opened it from anywhere, and the client's unlisted address got in."""
+    record = json.loads(host.file("/root/kit-keep-open.json").content_string)
+    rules = [line.strip() for line in record["chain"].splitlines() if "dport" in line]
+    assert rules[:2] == [
+        'tcp dport 2222 accept comment "ssh: the port Ansible connects on"',
+        'ip saddr 10.213.244.30 tcp dport 22 accept comment "ssh-admin"',
+    ]
+    assert record["client"] == "open"

@@ -2,6 +2,7 @@
 renewal works through the running nginx, and only certbot.timer renews."""
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -144,3 +145,58 @@ def test_a_wrong_dns_record_stops_before_the_ca(host):
     # No order was placed for it: the lineage still holds only web.kit.test.
     sans = host.check_output(f"openssl x509 -in /etc/letsencrypt/live/{NAME}/cert.pem -noout -ext subjectAltName")
     assert "acme.kit.test" not in sans and f"DNS:{NAME}" in sans
+
+
+def _eab_key(host):
+    key = host.ansible.get_variables()["certbot_eab_hmac_key"]
+    assert len(key) >= 32
+    return key
+
+
+def test_pebble_refuses_an_account_without_the_binding(host, tmp_path):
+    """The binding is really in force: a registration without it is refused, so the
+    converge, which registered, must have sent the key (the tests below check how)."""
+    r = host.run(
+        "certbot register --non-interactive --agree-tos --register-unsafely-without-email"
+        " --server https://acme.kit.test:14000/dir --config-dir /tmp/kit-no-eab"
+        " --work-dir /tmp/kit-no-eab/work --logs-dir /tmp/kit-no-eab/logs"
+    )
+    host.run("rm -rf /tmp/kit-no-eab")
+    assert r.rc != 0, r.stdout + r.stderr
+    assert "external account" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
+    assert host.file("/etc/letsencrypt/accounts/acme.kit.test:14000/dir").is_directory
+
+
+def test_eab_key_is_never_on_a_command_line(host):
+    """Issue 11, item 4. A watcher polled every /proc/*/cmdline on this host from prepare
+    to side_effect, so through the converge that registered the account with the binding:
+    certbot certonly ran, and no command line held the HMAC key."""
+    key = _eab_key(host)
+    with host.sudo():
+        record = json.loads(host.file("/root/kit-argv-watch.json").content_string)
+    # certbot runs as /usr/bin/python3 /usr/bin/certbot certonly ...
+    certonly = [argv for argv in record["argv"] if any(Path(a).name == "certbot" and argv[i + 1 : i + 2] == ["certonly"] for i, a in enumerate(argv))]
+    assert certonly, f"the watcher saw no certbot certonly in {record['scans']} scans"
+    leaks = [argv for argv in record["argv"] if any(key in arg for arg in argv) or "--eab-hmac-key" in argv]
+    assert leaks == []
+
+
+def test_eab_key_is_not_left_in_files_or_certbot_logs(host):
+    """The root-only file that carried the binding is gone, and neither certbot's
+    configuration, its account, its renewal file nor its log holds the key."""
+    key = _eab_key(host)
+    assert not host.file("/etc/letsencrypt/kit-eab").exists
+    r = host.run("grep -rlF -e %s /etc/letsencrypt /var/log/letsencrypt", key)
+    assert r.rc == 1 and r.stdout == "", r.stdout
+
+
+def test_eab_key_is_not_in_the_converge_output(host):
+    """The plays' log at -vvv (molecule.yml): the converge ran the certbot task that
+    registered, and the key appears nowhere in what it printed."""
+    key = _eab_key(host)
+    log = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.log").read_text()
+    start = log.index("PLAY [Converge]")
+    converge = log[start : log.index("PLAY RECAP", start)]
+    task = converge.index("TASK [certbot : Obtain the certificate through the running nginx (HTTP-01, webroot)]")
+    assert "changed: [kit-certbot-web]" in converge[task : converge.index("TASK [", task + 1)]
+    assert key not in converge
