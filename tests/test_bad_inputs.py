@@ -11,6 +11,13 @@ CASES = [
     # (id, extra vars, the variable the error must name)
     ("unknown-source", {"fastapi_app_source": "svn"}, "fastapi_app_source"),
     ("git-without-repo", {"fastapi_app_source": "git"}, "fastapi_app_git_repo"),
+    # An ssh repository needs its host key up front: no trust on first use.
+    ("git-ssh-scp-without-known-hosts", {"fastapi_app_source": "git", "fastapi_app_git_repo": "git@git.example.com:team/app.git"},
+     "fastapi_app_git_known_hosts"),
+    ("git-ssh-url-without-known-hosts", {"fastapi_app_source": "git", "fastapi_app_git_repo": "ssh://git@git.example.com:2222/team/app.git"},
+     "fastapi_app_git_known_hosts"),
+    ("git-known-hosts-not-lines", {"fastapi_app_source": "git", "fastapi_app_git_repo": "git@git.example.com:team/app.git",
+                                   "fastapi_app_git_known_hosts": ["not a key"]}, "fastapi_app_git_known_hosts"),
     ("app-name-not-unix", {"fastapi_app_name": "Hello API"}, "fastapi_app_name"),
     ("user-name-not-unix", {"fastapi_app_user": "9lives"}, "fastapi_app_user"),
     ("negative-workers", {"gunicorn_workers": -1}, "gunicorn_workers"),
