@@ -22,6 +22,9 @@ CASES = [
     ("env-not-a-dict", {"fastapi_app_env": ["A=1"]}, "fastapi_app_env"),
     ("env-bad-key", {"fastapi_app_env": {"1ABC": "x"}}, "fastapi_app_env"),
     ("env-multiline-value", {"fastapi_app_secret_env": {"KEY": "a\nb"}}, "fastapi_app_secret_env"),
+    # systemd reads the env file as root: never where the app may write, nor the old setting.
+    ("env-dir-in-shared", {"fastapi_app_env_dir": "/srv/hello_api/shared/env"}, "fastapi_app_env_dir"),
+    ("env-file-is-gone", {"fastapi_app_env_file": "/srv/hello_api/shared/app.env"}, "fastapi_app_env_file"),
     ("pypi-spec-unpinned", {"fastapi_app_source": "pypi", "fastapi_app_pypi_spec": "fastapi-kit-hello-api"}, "fastapi_app_pypi_spec"),
     ("local-path-missing", {"fastapi_app_local_path": "/nonexistent/app"}, "fastapi_app_local_path"),
     ("root-not-absolute", {"fastapi_app_root": "srv/app"}, "fastapi_app_root"),
