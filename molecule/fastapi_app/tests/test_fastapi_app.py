@@ -142,12 +142,14 @@ def test_app_cannot_change_its_own_release(host):
 
 
 def test_env_file_is_private_and_reads_the_same_in_systemd_and_sh(host):
-    env = host.file(f"{ROOT}/shared/app.env")
+    # The newest env file: each is named after its content, in a root-owned directory.
+    path = host.check_output(f"ls -t {ROOT}/env/*.env | head -n 1")
+    envdir = host.file(f"{ROOT}/env")
+    assert (envdir.user, envdir.group, envdir.mode) == ("root", APP, 0o750)
+    env = host.file(path)
     assert (env.user, env.group, env.mode) == ("root", APP, 0o640)
-    via_systemd = host.check_output(
-        f"systemd-run --quiet --wait --pipe -p EnvironmentFile={ROOT}/shared/app.env printenv HELLO_GREETING"
-    )
-    via_sh = host.check_output(f"sh -c 'set -a; . {ROOT}/shared/app.env; printenv HELLO_GREETING'")
+    via_systemd = host.check_output(f"systemd-run --quiet --wait --pipe -p EnvironmentFile={path} printenv HELLO_GREETING")
+    via_sh = host.check_output(f"sh -c 'set -a; . {path}; printenv HELLO_GREETING'")
     assert via_systemd == GREETING
     assert via_sh == GREETING
     assert "DATABASE_URL=" in env.content_string and "WORKERS_HINT=\"3\"" in env.content_string

@@ -2,10 +2,12 @@
 
 Two hosts: one rolls releases out blue/green, one restarts a single instance.
 Each was deployed, left alone by idempotence, then given a release that fails
-to import and a changed, working release (side_effect.yml).
+to import (with another environment and a secret it prints) and a changed,
+working release with a secret canary and a pre-switch command (side_effect.yml).
 """
 
 import ast
+import hashlib
 import json
 import re
 import time
@@ -184,3 +186,79 @@ def test_extra_settings_reach_gunicorn_as_python_literals(host):
     assert host.service(f"{APP}@{_live(host)}.service").is_running
     journal = host.check_output(f"journalctl -u {APP}@{_live(host)}.service --no-pager --output cat")
     assert re.search(r"^kit-logconfig \[\d+\] \[INFO\] Booting worker", journal, re.M), journal
+
+
+def _secret(host, name):
+    return host.file(f"/root/{name}").content_string.strip()
+
+
+def _broken_failure(host):
+    return " ".join(host.file("/root/broken-release-failure.txt").content_string.split())
+
+
+def test_pre_switch_commands_get_the_secrets_but_no_command_line_shows_them(host):
+    """Issue 11, item 1: a watcher scanned every /proc/*/cmdline while the deploy
+    ran its pre-switch command; neither a command line nor the journal (sudo's
+    log) may hold the canary, and the command still saw it."""
+    canary = _secret(host, "kit-canary")
+    assert int(host.file("/root/kit-canary-scans").content_string) > 20
+    hits = host.file("/root/kit-canary-hits").content_string
+    assert hits == "", f"the canary was on these command lines:\n{hits}"
+    journal = host.check_output("journalctl --no-pager --output cat")
+    assert canary not in journal
+    seen = host.file(f"{ROOT}/shared/canary.sha256").content_string.split()[0]
+    assert seen == hashlib.sha256(canary.encode()).hexdigest()
+
+
+def test_app_user_cannot_replace_the_env_file_the_service_loads(host):
+    """Issue 11, item 2: the app user tries to swap the live instance's env file
+    (and the file it links to) for a link to /etc/shadow."""
+    unit = f"{APP}@{_live(host)}.service"
+    env_files = host.check_output(f"systemctl show -p EnvironmentFiles --value {unit}").split()
+    assert env_files, unit
+    path = env_files[0]
+    for target in sorted({path, host.check_output(f"readlink -f {path}")}):
+        attack = host.run(
+            f"runuser -u {APP} -- sh -c 'ln -s /etc/shadow {target}.kit-attack && mv -Tf {target}.kit-attack {target}'"
+        )
+        host.run(f"rm -f {target}.kit-attack")
+        assert attack.rc != 0, f"the app user replaced {target}"
+        assert not host.file(target).is_symlink or host.file(target).linked_to != "/etc/shadow"
+        assert host.run(f"runuser -u {APP} -- test -w {target}").rc != 0, target
+
+
+def test_failed_deploy_redacts_the_secret_from_its_message(host):
+    """Issue 11, item 3: the broken release printed its secret at import; the
+    journal holds it, the deploy's failure message must not."""
+    secret = _secret(host, "kit-broken-secret")
+    journal = host.check_output(f"journalctl --no-pager --output cat -u '{APP}@*.service'")
+    assert secret in journal  # the attack happened
+    message = _broken_failure(host)
+    assert "settings error: input_value=" in message
+    assert secret not in message
+    assert "[redacted]" in message
+
+
+def test_release_that_cannot_import_fails_as_soon_as_it_restarts(host):
+    """Issue 11, item 15: the gate stops at the unit's first restart instead of
+    asking a socket nobody answers 30 times."""
+    seconds = float(host.file("/root/broken-release-seconds.txt").content_string)
+    print(f"{host.backend.get_hostname()}: the broken deploy failed after {seconds:.1f} s")
+    message = _broken_failure(host)
+    assert "No module named 'kit_missing_dependency'" in message
+    stopped = re.search(r"restarted or stopped before it answered \(NRestarts=(\d+), ActiveState=[\w/-]+\)", message)
+    assert stopped, message
+    assert int(stopped.group(1)) <= 2
+    assert seconds < 60
+
+
+def test_live_release_and_environment_survive_a_failed_deploy_and_a_restart(host):
+    """Issue 11, items 18 and 19: after the broken release (deployed with another
+    environment) failed, the live instance was restarted; it must still serve
+    the release and the environment it served before."""
+    before = json.loads(host.file("/root/before-broken-release.json").content_string)
+    after = json.loads(host.file("/root/after-broken-release.json").content_string)
+    assert "error" not in after, after
+    assert after["status"] == before["status"] == 200
+    assert after["body"]["release"] == before["body"]["release"]
+    assert after["body"]["greeting"] == before["body"]["greeting"] == "bonjour"
