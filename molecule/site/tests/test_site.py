@@ -164,6 +164,47 @@ def test_broken_release_stops_the_rollout_on_the_first_host(tmp_path):
     assert recap(run.stdout, "kit-site-web2")[1] == 0
 
 
+def srv_used_kib(container):
+    return int(docker_exec(container, "df", "--output=used", "-k", "/srv").stdout.split()[-1])
+
+
+def test_a_release_on_a_full_disk_fails_clearly_and_the_site_keeps_serving(tmp_path):
+    """Issue 11, item 16, end to end: web1's /srv, a tmpfs (prepare.yml), is shrunk to
+    what it holds plus 8 MiB, and a release goes out through site.yml under load."""
+    web1 = "kit-site-web1"
+    before = releases_served()
+    audit_before = {c: len(audit(c)) for c in WEB}
+    releases_before = docker_exec(web1, "ls", "-A", f"/srv/{APP}/releases").stdout.split()
+    used_before = srv_used_kib(web1)
+    shrunk = docker_exec(web1, "mount", "-o", f"remount,size={used_before * 1024 + 8 * 1024 * 1024}", "/srv")
+    assert shrunk.returncode == 0, shrunk.stderr
+    try:
+        src = app_copy(tmp_path, "full-disk", "# a release on a full disk")
+        with Load(TARGETS) as load:
+            run = playbook("site.yml", "--tags", "app", "-e", f"fastapi_app_local_path={src}")
+        print(f"\nrelease on a full disk: {load.report('load')}")
+        output = words(run)
+        used_after = srv_used_kib(web1)
+    finally:
+        docker_exec(web1, "mount", "-o", "remount,size=2g", "/srv")
+    assert run.returncode != 0, output[-3000:]
+    # Clearly: the kit's own sentence, and the system's reason.
+    assert "failed and was removed; the live release is unchanged" in output, output[-3000:]
+    assert re.search(r"No space left on device|Errno 28", output), output[-3000:]
+    # The live release kept serving, on both hosts, without one failed request.
+    assert load.sent > 0 and load.failed == 0, load.report("full disk")
+    assert releases_served() == before
+    # The lock is released, the audit log says so, and the space comes back (pip's
+    # HTTP cache may keep the index pages it fetched, never a venv's megabytes).
+    assert docker_exec(web1, "test", "-e", f"/run/fastapi-kit-locks/{APP}").returncode != 0, "lock left behind"
+    assert "result=failed" in audit(web1)[-1] and len(audit(web1)) == audit_before[web1] + 1
+    assert docker_exec(web1, "ls", "-A", f"/srv/{APP}/releases").stdout.split() == releases_before
+    assert used_after <= used_before + 1024, (used_before, used_after)
+    # The rollout stopped at the first host.
+    assert len(audit("kit-site-web2")) == audit_before["kit-site-web2"]
+    assert recap(run.stdout, "kit-site-web2")[1] == 0
+
+
 def test_rollback_under_load_returns_the_previous_release():
     history = docker_exec("kit-site-web1", "cat", f"/srv/{APP}/releases/.history").stdout.split()
     live, previous = history[-1], [r for r in reversed(history) if r != history[-1]][0]
