@@ -36,6 +36,12 @@ def host(tmp_path_factory):
         docker("rm", "-f", host.name, check=False)
 
 
+def lock_only_deploy(host, env=None):
+    """site.yml with only its `always` tasks; the run, and all it printed."""
+    result = host.playbook("site.yml", None, *ONLY_ALWAYS, env=env)
+    return result, result.stdout + result.stderr
+
+
 def lock_held(host):
     return host.run("test", "-e", LOCK).returncode == 0
 
@@ -63,8 +69,7 @@ def test_a_planted_owner_link_is_never_printed_and_blocks_no_deploy(host):
     """A local user plants the lock with `owner` linked to /etc/shadow (item 5)."""
     for place in LOCK_PLACES:
         host.run("runuser", "-u", "nobody", "--", "sh", "-c", f"mkdir {place} && ln -s /etc/shadow {place}/owner")
-    result = host.playbook("site.yml", None, *ONLY_ALWAYS)
-    output = result.stdout + result.stderr
+    result, output = lock_only_deploy(host)
     assert CANARY not in output, "the kit printed /etc/shadow"
     assert result.returncode == 0, output
     assert not lock_held(host)
@@ -72,16 +77,14 @@ def test_a_planted_owner_link_is_never_printed_and_blocks_no_deploy(host):
 
 def test_a_lock_directory_made_by_another_user_is_refused(host):
     host.run("sh", "-c", "mkdir -m 0777 /run/fastapi-kit-locks && chown nobody /run/fastapi-kit-locks")
-    result = host.playbook("site.yml", None, *ONLY_ALWAYS)
-    output = result.stdout + result.stderr
+    result, output = lock_only_deploy(host)
     assert result.returncode != 0, output
     assert "deploy_lock_dir" in output and "must be a directory of root's" in output, output
 
 
 def test_a_stale_lock_is_reported_with_its_owner(host):
     plant_lock(host, "deploy by alice@laptop since 2026-01-01T00:00:00Z", age="3 hours ago")
-    result = host.playbook("site.yml", None, *ONLY_ALWAYS)
-    output = result.stdout + result.stderr
+    result, output = lock_only_deploy(host)
     assert result.returncode != 0, output
     assert "alice@laptop" in output and "STALE" in output and "deploy_lock_stale_minutes" in output, output
     # A lock this run did not take stays.
@@ -91,8 +94,8 @@ def test_a_stale_lock_is_reported_with_its_owner(host):
 def test_the_printed_unlock_command_works_as_written(host, tmp_path):
     """Copied from the refusal and run from another directory, without .venv/bin on PATH."""
     plant_lock(host, "deploy by bob@ci since 2026-11-30T10:00:00Z")
-    result = host.playbook("site.yml", None, *ONLY_ALWAYS, env=JSON_OUTPUT)
-    assert result.returncode != 0, result.stdout + result.stderr
+    result, output = lock_only_deploy(host, env=JSON_OUTPUT)
+    assert result.returncode != 0, output
     # The lock's own refusal, then the play's summary of it.
     message = [m for m in failure_messages(result) if "break the lock with" in m][0]
     command = message.split("break the lock with:", 1)[1].strip()
@@ -118,8 +121,7 @@ def test_unlock_without_limit_asks_for_confirmation(host):
 def test_the_lock_is_released_when_the_step_after_it_fails(host):
     """The package facts, right after the lock, fail without python3-apt (item 6)."""
     host.run("mv", "/usr/lib/python3/dist-packages/apt", "/usr/lib/python3/dist-packages/apt.hidden")
-    result = host.playbook("site.yml", None, *ONLY_ALWAYS)
-    output = result.stdout + result.stderr
+    result, output = lock_only_deploy(host)
     assert result.returncode != 0, output
     assert re.search(r"package|apt", output), output
     assert not lock_held(host), "the failed deploy left its lock behind"

@@ -173,7 +173,7 @@ def test_eab_key_is_never_on_a_command_line(host):
     certbot certonly ran, and no command line held the HMAC key."""
     key = _eab_key(host)
     with host.sudo():
-        record = json.loads(host.file("/root/kit-argv-watch.json").content_string)
+        record = json.loads(host.file("/root/kit-cmdline-watch.json").content_string)
     # certbot runs as /usr/bin/python3 /usr/bin/certbot certonly ...
     certonly = [argv for argv in record["argv"] if any(Path(a).name == "certbot" and argv[i + 1 : i + 2] == ["certonly"] for i, a in enumerate(argv))]
     assert certonly, f"the watcher saw no certbot certonly in {record['scans']} scans"
