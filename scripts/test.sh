@@ -117,7 +117,8 @@ done
 while [ "${#pid_of[@]}" -gt 0 ]; do reap; done
 
 if [ -z "${KIT_SCENARIOS:-}" ]; then
-  step pytest pytest -p no:cacheprovider tests
+  # Two workers: most of a case's time is ansible-playbook starting and waiting on a container.
+  step pytest pytest -p no:cacheprovider -n 2 tests
 fi
 
 total_passed=${#passed[@]} total_failed=${#failed[@]}
