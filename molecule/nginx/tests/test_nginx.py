@@ -136,7 +136,8 @@ def test_key_exchange_prefers_the_hybrid_post_quantum_group_where_openssl_has_it
     out = host.run("echo | openssl s_client -connect 127.0.0.1:443 -servername %s -groups %s 2>&1", NAME, offer).stdout
     group = re.search(r"^(?:Negotiated TLS1.3 group|(?:Peer|Server) Temp Key): (\w+)", out, re.M)
     assert group and group.group(1) == ("X25519MLKEM768" if hybrid else "X25519"), out
-    curves = host.run("grep -ho 'ssl_ecdh_curve [^;]*' /etc/nginx/sites-available/hello_api.conf").stdout.split()
+    curves = host.run("grep -ho 'ssl_ecdh_curve [^;]*' /etc/nginx/sites-available/hello_api.conf"
+                      " /etc/nginx/conf.d/00-fastapi-kit-http.conf").stdout.split()
     assert curves[1::2] == [("X25519MLKEM768:" if hybrid else "") + "X25519:prime256v1:secp384r1"] * 2
 
 
@@ -144,6 +145,7 @@ def test_upstream_is_its_own_file_pointing_at_the_blue_socket(host):
     conf = host.file("/etc/nginx/conf.d/hello_api-upstream.conf")
     assert conf.contains("server unix:/run/hello_api/blue.sock;")
     assert conf.contains("keepalive 16;")
+    assert conf.contains(r"limit_req_zone \$binary_remote_addr zone=hello_api_app_rate:10m rate=50r/s;")
 
 
 def test_broken_setting_failed_with_nginx_message_and_old_config_serves(host):
@@ -542,3 +544,4 @@ def test_unknown_names_are_still_refused_next_to_two_sites(host):
     for sni in (NAME, TWO):
         status, _, _ = kithttp.request(sni, HTTPS_PORT, "/", headers={"Host": "other.example"})
         assert status == 421, sni
+
