@@ -545,3 +545,15 @@ def test_unknown_names_are_still_refused_next_to_two_sites(host):
         status, _, _ = kithttp.request(sni, HTTPS_PORT, "/", headers={"Host": "other.example"})
         assert status == 421, sni
 
+
+def test_previous_layout_moved_to_the_host_wide_file(host):
+    """side_effect.yml laid the host out as the previous version did (gzip and the zone
+    in conf.d/hello_api-http.conf, the default servers in the site), loaded it, and ran
+    the role: the old file is gone in the same run, without a restart."""
+    record = json.loads(host.file("/root/kit-nginx-migration.json").content_string)
+    assert record["old_gzip"] == "1", record
+    assert record["after"] == ["00-fastapi-kit-http.conf", "hello_api-upstream.conf", "hello_two-upstream.conf",
+                               "nginx-t-passed", "gzip 1"], record
+    assert record["pid_before"] == record["pid_after"], record
+    assert not host.file("/etc/nginx/conf.d/hello_api-http.conf").exists
+    assert not host.file("/etc/nginx/sites-available/hello_api.conf").contains("default_server")
