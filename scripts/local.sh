@@ -4,6 +4,8 @@
 #   KIT_LOCAL_NAME   container name (default fastapi-kit-local)
 #   KIT_LOCAL_RESET  1 removes the container first, for a deploy to a bare host
 #   KIT_DISTRO       debian13 (default) or debian12: the release of the container
+#   KIT_LOCAL_VARS   a YAML file of your own variables (e.g. your `apps`), given to
+#                    site.yml as extra vars: examples/local-two-apps.yml serves two apps
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -55,12 +57,24 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 
-kit_log "ansible-playbook -i inventories/local site.yml"
-ansible-playbook -i inventories/local site.yml
+extra=()
+names=(localhost)
+if [ -n "${KIT_LOCAL_VARS:-}" ]; then
+  [ -f "$KIT_LOCAL_VARS" ] || kit_die "KIT_LOCAL_VARS names $KIT_LOCAL_VARS, which is not a file"
+  extra=(-e "@$(realpath "$KIT_LOCAL_VARS")")
+  # The first server name of each app the file lists.
+  mapfile -t names < <(python3 -c 'import sys, yaml
+for app in (yaml.safe_load(open(sys.argv[1])) or {}).get("apps", []):
+    print((app.get("nginx_server_names") or ["localhost"])[0])' "$KIT_LOCAL_VARS")
+fi
+kit_log "ansible-playbook -i inventories/local site.yml ${extra[*]}"
+ansible-playbook -i inventories/local site.yml "${extra[@]}"
 
-# nginx answers for localhost only (unknown names get no app response), with its
-# self-signed placeholder certificate: no CA can reach this container.
-url="https://localhost:8443/"
-kit_log "The app answers at $url"
-curl --silent --show-error --fail --insecure --resolve localhost:8443:127.0.0.1 "$url"
-echo
+# nginx answers for its apps' names only (unknown names get no app response), with
+# its self-signed placeholder certificate: no CA can reach this container.
+for name in "${names[@]}"; do
+  url="https://$name:8443/"
+  kit_log "An app answers at $url"
+  curl --silent --show-error --fail --insecure --resolve "$name:8443:127.0.0.1" "$url"
+  echo
+done

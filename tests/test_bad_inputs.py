@@ -45,7 +45,7 @@ CASES = [
     ("root-is-srv", {"fastapi_app_root": "/srv"}, "fastapi_app_root"),
     # The Gunicorn config goes to /etc/<app>: an app named after a system directory would write into it.
     ("app-name-is-an-etc-directory", {"fastapi_app_name": "ssl"}, "gunicorn_app_name"),
-    ("app-name-is-the-kit-nginx", {"fastapi_app_name": "nginx"}, "gunicorn_app_name"),
+    ("app-name-is-the-kit-nginx", {"fastapi_app_name": "nginx"}, "fastapi_app_name"),
     ("install-mode-unknown", {"fastapi_app_install": "poetry"}, "fastapi_app_install"),
     ("module-not-module-attr", {"gunicorn_app_module": "hello_api/main.py"}, "gunicorn_app_module"),
     ("instance-name-bad", {"gunicorn_instance": "Blue Green"}, "gunicorn_instance"),
@@ -53,6 +53,24 @@ CASES = [
     ("timeout-zero", {"gunicorn_timeout": 0}, "gunicorn_timeout"),
     ("python-package-bad", {"python_extra_packages": ["libpq5; rm -rf /"]}, "python_extra_packages"),
     ("ca-cert-not-pem", {"base_ca_certificates": [{"name": "corp", "content": "not a certificate"}]}, "base_ca_certificates"),
+    # Several apps on one host (issue 12): what no single role can see.
+    ("apps-not-a-list", {"apps": {"name": "hello_api"}}, "apps must be a list"),
+    ("apps-item-without-name", {"apps": [{"gunicorn_workers": 2}]}, "apps must be a list"),
+    ("apps-two-with-one-name", {"apps": [{"name": "hello_api"}, {"name": "hello_api", "gunicorn_app_module": "b.main:app"}]},
+     "apps[].name must be unique"),
+    ("apps-one-server-name-in-two", {"apps": [{"name": "one", "nginx_server_names": ["a.example.com"]},
+                                              {"name": "two", "nginx_server_names": ["A.example.com", "b.example.com"]}]},
+     "apps[].nginx_server_names"),
+    ("apps-two-with-one-user", {"apps": [{"name": "one", "fastapi_app_user": "web"}, {"name": "two", "fastapi_app_user": "web"}]},
+     "apps[].fastapi_app_user"),
+    ("apps-name-is-a-system-user", {"apps": [{"name": "hello_api"}, {"name": "www-data"}]}, "apps[1].name"),
+    ("apps-name-is-an-etc-directory", {"apps": [{"name": "ssl"}]}, "gunicorn_app_name"),
+    ("apps-setting-not-per-app", {"apps": [{"name": "hello_api", "base_timezone": "UTC"}]}, "apps[0] (hello_api) sets base_timezone"),
+    ("apps-setting-also-for-the-host", {"apps": [{"name": "hello_api", "gunicorn_workers": 3}], "gunicorn_workers": 2},
+     "apps[0] (hello_api) sets gunicorn_workers"),
+    ("apps-and-a-host-app-name", {"apps": [{"name": "hello_api"}], "fastapi_app_name": "other"}, "fastapi_app_name"),
+    ("apps-bad-per-app-value", {"apps": [{"name": "hello_api", "gunicorn_workers": "many"}]}, "gunicorn_workers"),
+    ("apps-pick-unknown", {"app": "nope"}, "app names nope"),
 ]
 
 

@@ -1,9 +1,11 @@
-"""The deploy lock of one app on one host, run there as root by playbooks/tasks/lock.yml.
+"""The deploy locks of the apps on one host, run there as root by playbooks/tasks/lock.yml.
 
-    deploy_lock.py take    LOCK_DIR APP OWNER_LINE STALE_SECONDS
-    deploy_lock.py release LOCK_DIR APP
+    deploy_lock.py take    LOCK_DIR APP[,APP...] OWNER_LINE STALE_SECONDS
+    deploy_lock.py release LOCK_DIR APP[,APP...]
 
-Prints one JSON object: taken (take only), held_by, age (seconds), stale, released.
+Prints one JSON object: taken (take only), app, held_by, age (seconds), stale, released.
+A run takes the locks of all the apps it deploys, or none: when one is held, the
+ones this call took are given back, and the output names the app whose lock is held.
 
 LOCK_DIR must be a root-only directory (made here, 0700, when missing), so no other
 user can plant or replace a lock. The owner record is opened without following
@@ -64,35 +66,56 @@ def lock_state(lock, stale_after):
     return {"held_by": read_owner(lock), "age": age, "stale": stale_after > 0 and age > stale_after}
 
 
-def take(lock_dir, app, owner_line, stale_after):
-    check_lock_dir(lock_dir)
+def take_one(lock_dir, app, owner_line, stale_after):
     lock = os.path.join(lock_dir, app)
     try:
         os.mkdir(lock, 0o700)
     except FileExistsError:
-        print(json.dumps(dict(lock_state(lock, int(stale_after)), taken=False)))
-        return
+        return dict(lock_state(lock, int(stale_after)), taken=False, app=app)
     fd = os.open(os.path.join(lock, "owner"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(owner_line + "\n")
-    print(json.dumps({"taken": True, "held_by": owner_line, "age": 0, "stale": False}))
+    return {"taken": True, "app": app, "held_by": owner_line, "age": 0, "stale": False}
 
 
-def release(lock_dir, app):
+def take(lock_dir, apps, owner_line, stale_after):
     check_lock_dir(lock_dir)
+    taken = []
+    for app in sorted(set(apps.split(","))):
+        state = take_one(lock_dir, app, owner_line, stale_after)
+        if not state["taken"]:
+            for done in taken:
+                release_one(lock_dir, done)
+            print(json.dumps(state))
+            return
+        taken.append(app)
+    print(json.dumps({"taken": True, "app": ",".join(taken), "held_by": owner_line, "age": 0, "stale": False}))
+
+
+def release_one(lock_dir, app):
     lock = os.path.join(lock_dir, app)
     try:
         state = lock_state(lock, 0)
     except FileNotFoundError:
-        print(json.dumps({"released": False, "held_by": "", "age": 0, "stale": False}))
-        return
+        return None
     if stat.S_ISDIR(os.lstat(lock).st_mode):
         for entry in os.listdir(lock):
             os.unlink(os.path.join(lock, entry))
         os.rmdir(lock)
     else:
         os.unlink(lock)
-    print(json.dumps(dict(state, released=True)))
+    return dict(state, app=app)
+
+
+def release(lock_dir, apps):
+    check_lock_dir(lock_dir)
+    broken = [state for state in (release_one(lock_dir, app) for app in apps.split(",")) if state]
+    print(json.dumps({
+        "released": bool(broken),
+        "held_by": "; ".join(f"{s['app']}: {s['held_by']}" for s in broken),
+        "age": max((s["age"] for s in broken), default=0),
+        "stale": False,
+    }))
 
 
 if __name__ == "__main__":

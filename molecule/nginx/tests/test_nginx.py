@@ -136,7 +136,8 @@ def test_key_exchange_prefers_the_hybrid_post_quantum_group_where_openssl_has_it
     out = host.run("echo | openssl s_client -connect 127.0.0.1:443 -servername %s -groups %s 2>&1", NAME, offer).stdout
     group = re.search(r"^(?:Negotiated TLS1.3 group|(?:Peer|Server) Temp Key): (\w+)", out, re.M)
     assert group and group.group(1) == ("X25519MLKEM768" if hybrid else "X25519"), out
-    curves = host.run("grep -ho 'ssl_ecdh_curve [^;]*' /etc/nginx/sites-available/hello_api.conf").stdout.split()
+    curves = host.run("grep -ho 'ssl_ecdh_curve [^;]*' /etc/nginx/sites-available/hello_api.conf"
+                      " /etc/nginx/conf.d/00-fastapi-kit-http.conf").stdout.split()
     assert curves[1::2] == [("X25519MLKEM768:" if hybrid else "") + "X25519:prime256v1:secp384r1"] * 2
 
 
@@ -144,6 +145,7 @@ def test_upstream_is_its_own_file_pointing_at_the_blue_socket(host):
     conf = host.file("/etc/nginx/conf.d/hello_api-upstream.conf")
     assert conf.contains("server unix:/run/hello_api/blue.sock;")
     assert conf.contains("keepalive 16;")
+    assert conf.contains(r"limit_req_zone \$binary_remote_addr zone=hello_api_app_rate:10m rate=50r/s;")
 
 
 def test_broken_setting_failed_with_nginx_message_and_old_config_serves(host):
@@ -491,3 +493,67 @@ def test_app_errors_reach_the_journal_after_a_burst_of_requests(host):
         assert "Invalid HTTP request" in error, f"the error line is lost, {access} access lines were kept"
     finally:
         host.run(f"rm -f {conf}; systemctl restart systemd-journald")
+
+
+# --- Issue 12, item 2: a second site on the same host ---------------------------------
+
+TWO = "two.kit.test"
+
+
+def test_configuration_with_two_sites_passes_nginx_t(host):
+    r = host.run("nginx -t")
+    assert r.rc == 0, r.stderr
+
+
+def test_each_site_is_served_by_its_own_app_over_https(host):
+    status, _, body = kithttp.request(NAME, HTTPS_PORT, "/")
+    assert status == 200, body
+    assert json.loads(body)["greeting"] == "hello"
+    status, _, body = kithttp.request(TWO, HTTPS_PORT, "/")
+    assert status == 200, body
+    assert json.loads(body)["greeting"] == "hello from two"
+    status, _, body = kithttp.request(TWO, HTTPS_PORT, "/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    # Each site its own upstream, socket and certificate.
+    assert host.file("/etc/nginx/conf.d/hello_two-upstream.conf").contains("server unix:/run/hello_two/")
+    assert kithttp.peer_certificate(TWO, HTTPS_PORT) != kithttp.peer_certificate(NAME, HTTPS_PORT)
+    status, headers, _ = kithttp.request(TWO, HTTP_PORT, "/health", tls=False)
+    assert status == 301 and headers["location"] == f"https://{TWO}/health"
+
+
+def test_http_wide_settings_are_written_once(host):
+    """gzip, the upgrade map, limit_req_status and the default servers live in one file
+    of the kit's own name; each site adds only its upstream (with its own rate-limit
+    zone), its server blocks and its link."""
+    conf_d = host.check_output("ls /etc/nginx/conf.d").split()
+    assert sorted(conf_d) == ["00-fastapi-kit-http.conf", "hello_api-upstream.conf", "hello_two-upstream.conf"], conf_d
+    dump = host.check_output("nginx -T 2>/dev/null")
+    assert len(re.findall(r"^\s*gzip on;", dump, re.M)) == 1
+    assert len(re.findall(r"^\s*map \$http_upgrade \$kit_connection_upgrade", dump, re.M)) == 1
+    assert len(re.findall(r"^\s*limit_req_status ", dump, re.M)) == 1
+    assert len(re.findall(r"default_server", dump, re.M)) == (4 if "listen [::]" in dump else 2)
+    zones = re.findall(r"^\s*limit_req_zone \S+ zone=(\w+):", dump, re.M)
+    assert sorted(zones) == ["hello_api_app_rate", "hello_two_app_rate"], zones
+
+
+def test_unknown_names_are_still_refused_next_to_two_sites(host):
+    with pytest.raises(ssl.SSLError):
+        kithttp.request("unknown.example", HTTPS_PORT, "/")
+    with pytest.raises((ConnectionError, OSError)):
+        kithttp.request("unknown.example", HTTP_PORT, "/", tls=False)
+    for sni in (NAME, TWO):
+        status, _, _ = kithttp.request(sni, HTTPS_PORT, "/", headers={"Host": "other.example"})
+        assert status == 421, sni
+
+
+def test_previous_layout_moved_to_the_host_wide_file(host):
+    """side_effect.yml laid the host out as the previous version did (gzip and the zone
+    in conf.d/hello_api-http.conf, the default servers in the site), loaded it, and ran
+    the role: the old file is gone in the same run, without a restart."""
+    record = json.loads(host.file("/root/kit-nginx-migration.json").content_string)
+    assert record["old_gzip"] == "1", record
+    assert record["after"] == ["00-fastapi-kit-http.conf", "hello_api-upstream.conf", "hello_two-upstream.conf",
+                               "nginx-t-passed", "gzip 1"], record
+    assert record["pid_before"] == record["pid_after"], record
+    assert not host.file("/etc/nginx/conf.d/hello_api-http.conf").exists
+    assert not host.file("/etc/nginx/sites-available/hello_api.conf").contains("default_server")

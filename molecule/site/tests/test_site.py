@@ -1,6 +1,7 @@
-"""site.yml on two web hosts: HTTPS with pebble's certificates, rolling releases
-under load with no failed request, a broken release that stops the rollout, a
-rollback, the deploy lock, the audit log and check mode.
+"""site.yml on two web hosts, each serving two apps (the example and notes_api):
+HTTPS with pebble's certificates for each app's names, rolling releases of one app
+under load on both with no failed request, a broken release of the other that stops
+the rollout, a rollback, the deploy lock, the audit log and check mode.
 
 The cluster tests run ansible-playbook against the scenario's inventory while a
 load runs through the ports published on 127.0.0.1, and print what they measured.
@@ -31,6 +32,10 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 APP = "hello_api"
 WEB = {"kit-site-web1": ("web1.kit.test", 38441), "kit-site-web2": ("web2.kit.test", 38442)}
 TARGETS = list(WEB.values())
+# The second app on each host, examples/notes_api, under its own name.
+NOTES = {"kit-site-web1": ("notes-web1.kit.test", 38441), "kit-site-web2": ("notes-web2.kit.test", 38442)}
+# The load of the release tests: both apps on both hosts (each answers GET /).
+BOTH_APPS = TARGETS + list(NOTES.values())
 
 
 def docker_exec(container, *cmd):
@@ -66,17 +71,26 @@ def get_json(name, port, path="/"):
     return json.loads(resp.read())
 
 
-def releases_served():
-    return {c: get_json(*WEB[c])["release"] for c in WEB}
+def releases_served(web=WEB):
+    return {c: get_json(*web[c])["release"] for c in web}
 
 
-def audit(container):
-    r = docker_exec(container, "cat", f"/var/log/{APP}/deploys.log")
+def audit(container, app=APP):
+    r = docker_exec(container, "cat", f"/var/log/{app}/deploys.log")
     return r.stdout.splitlines() if r.returncode == 0 else []
 
 
-def current(container):
-    return docker_exec(container, "readlink", f"/srv/{APP}/current").stdout.strip().rsplit("/", 1)[-1]
+def current(container, app=APP):
+    return docker_exec(container, "readlink", f"/srv/{app}/current").stdout.strip().rsplit("/", 1)[-1]
+
+
+def notes_pids():
+    """The main PIDs of the live notes_api instance on each host."""
+    pids = {}
+    for c in NOTES:
+        live = docker_exec(c, "readlink", "/srv/notes_api/slots/.live").stdout.strip()
+        pids[c] = docker_exec(c, "systemctl", "show", "-p", "MainPID", "--value", f"notes_api@{live}.service").stdout.strip()
+    return pids
 
 
 def words(run):
@@ -93,8 +107,9 @@ def recap(output, host):
 # Per host -------------------------------------------------------------------
 
 
-def test_nginx_serves_a_certificate_from_pebble(host):
-    name, port = WEB[host.backend.get_hostname()]
+@pytest.mark.parametrize("app", [WEB, NOTES], ids=["hello_api", "notes_api"])
+def test_nginx_serves_a_certificate_from_pebble(host, app):
+    name, port = app[host.backend.get_hostname()]
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -112,6 +127,23 @@ def test_app_answers_over_https_with_the_current_release(host):
     assert get_json(name, port)["release"] == current(host.backend.get_hostname())
 
 
+def test_second_app_answers_on_its_own_name_and_keeps_its_data_in_shared(host):
+    """notes_api: its own module, health path and SQLite file, beside the example."""
+    container = host.backend.get_hostname()
+    name, port = NOTES[container]
+    assert get_json(name, port)["app"] == "notes_api"
+    assert get_json(name, port)["release"] == current(container, "notes_api")
+    from loadgen import _HTTPS
+
+    conn = _HTTPS(name, port, timeout=10)
+    conn.request("POST", "/notes", body=json.dumps({"text": "kept"}), headers={"Host": name, "Content-Type": "application/json"})
+    assert conn.getresponse().status == 201
+    assert get_json(name, port, "/healthz")["notes"] >= 1
+    with host.sudo():
+        db = host.file("/srv/notes_api/shared/notes.db")
+        assert db.exists and db.user == "notes_api"
+
+
 # The cluster ----------------------------------------------------------------
 
 
@@ -127,15 +159,19 @@ def test_check_mode_on_a_converged_site_reports_no_change():
 def test_rolling_release_under_load_has_no_failed_request(tmp_path):
     before = releases_served()
     audit_before = {c: len(audit(c)) for c in WEB}
+    notes_before, pids_before = releases_served(NOTES), notes_pids()
     src = app_copy(tmp_path, "rollout", "# rolling release under load")
-    with Load(TARGETS) as load:
+    with Load(BOTH_APPS, path="/") as load:
         t0 = time.monotonic()
-        # The release command: only the app tier (fastapi_app, gunicorn and the switch in nginx).
-        run = playbook("site.yml", "--tags", "app", "-e", f"fastapi_app_local_path={src}")
+        # The release command: only the app tier (fastapi_app, gunicorn and the switch
+        # in nginx), of one app of the two.
+        run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
         duration = time.monotonic() - t0
     print(f"\nbluegreen rollout of 2 hosts (--tags app): {load.report('load')}; deploy took {duration:.1f} s")
     assert run.returncode == 0, run.stdout[-5000:]
     assert load.sent > 0 and load.failed == 0, load.report("bluegreen")
+    # The other app was not touched: same release, same processes.
+    assert releases_served(NOTES) == notes_before and notes_pids() == pids_before
     after = releases_served()
     assert len(set(after.values())) == 1 and set(after.values()).isdisjoint(before.values()), (before, after)
     for c in WEB:
@@ -144,23 +180,28 @@ def test_rolling_release_under_load_has_no_failed_request(tmp_path):
         assert "action=deploy" in lines[-1] and f"release={after[c]}" in lines[-1] and "result=ok" in lines[-1]
 
 
-def test_broken_release_stops_the_rollout_on_the_first_host(tmp_path):
-    before = releases_served()
-    audit_before = {c: len(audit(c)) for c in WEB}
-    releases_web2 = docker_exec("kit-site-web2", "ls", f"/srv/{APP}/releases").stdout.split()
-    src = app_copy(tmp_path, "broken", "import kit_missing_dependency  # breaks the import")
-    with Load(TARGETS) as load:
-        run = playbook("site.yml", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_health_retries=5")
+def test_broken_release_of_the_other_app_stops_the_rollout_on_the_first_host(tmp_path):
+    """notes_api's release cannot import: the run stops at web1 with its traceback, and
+    both apps keep serving on both hosts."""
+    before, notes_before = releases_served(), releases_served(NOTES)
+    audit_before = {c: len(audit(c, "notes_api")) for c in WEB}
+    releases_web2 = docker_exec("kit-site-web2", "ls", "/srv/notes_api/releases").stdout.split()
+    src = tmp_path / "notes-broken"
+    shutil.copytree(PROJECT / "examples" / "notes_api", src, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(src / "notes" / "service.py", "a") as f:
+        f.write("import kit_missing_dependency  # breaks the import\n")
+    with Load(BOTH_APPS, path="/") as load:
+        run = playbook("site.yml", "-e", "app=notes_api", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_health_retries=5")
     print(f"\nbroken release: {load.report('load')}")
     assert run.returncode != 0
     assert "No module named 'kit_missing_dependency'" in words(run)
     assert load.sent > 0 and load.failed == 0, load.report("broken release")
-    assert releases_served() == before
-    # The first host recorded the failure; the second was never touched.
-    assert "result=failed" in audit("kit-site-web1")[-1]
-    assert len(audit("kit-site-web1")) == audit_before["kit-site-web1"] + 1
-    assert len(audit("kit-site-web2")) == audit_before["kit-site-web2"]
-    assert docker_exec("kit-site-web2", "ls", f"/srv/{APP}/releases").stdout.split() == releases_web2
+    assert releases_served() == before and releases_served(NOTES) == notes_before
+    # The first host recorded the failure in notes_api's log; the second was never touched.
+    assert "result=failed" in audit("kit-site-web1", "notes_api")[-1]
+    assert len(audit("kit-site-web1", "notes_api")) == audit_before["kit-site-web1"] + 1
+    assert len(audit("kit-site-web2", "notes_api")) == audit_before["kit-site-web2"]
+    assert docker_exec("kit-site-web2", "ls", "/srv/notes_api/releases").stdout.split() == releases_web2
     assert recap(run.stdout, "kit-site-web2")[1] == 0
 
 
@@ -181,7 +222,7 @@ def test_a_release_on_a_full_disk_fails_clearly_and_the_site_keeps_serving(tmp_p
     try:
         src = app_copy(tmp_path, "full-disk", "# a release on a full disk")
         with Load(TARGETS) as load:
-            run = playbook("site.yml", "--tags", "app", "-e", f"fastapi_app_local_path={src}")
+            run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
         print(f"\nrelease on a full disk: {load.report('load')}")
         output = words(run)
         used_after = srv_used_kib(web1)
@@ -212,7 +253,7 @@ def test_rollback_under_load_returns_the_previous_release():
     assert set(releases_served().values()) == {live}
     with Load(TARGETS) as load:
         t0 = time.monotonic()
-        run = playbook("playbooks/rollback.yml")
+        run = playbook("playbooks/rollback.yml", "-e", f"app={APP}")
         duration = time.monotonic() - t0
     print(f"\nrollback of 2 hosts: {load.report('load')}; rollback took {duration:.1f} s")
     assert run.returncode == 0, run.stdout[-5000:]
@@ -227,7 +268,7 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
     src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_HOST_KEY_CHECKING="False")
     first = subprocess.Popen(
-        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "-e", f"fastapi_app_local_path={src}"],
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     try:
@@ -256,7 +297,7 @@ def test_restart_strategy_under_load_is_recorded(tmp_path):
     src = app_copy(tmp_path, "restart", "# restart strategy")
     with Load(TARGETS) as load:
         t0 = time.monotonic()
-        run = playbook("site.yml", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_strategy=restart")
+        run = playbook("site.yml", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_strategy=restart")
         duration = time.monotonic() - t0
     print(f"\nrestart strategy rollout of 2 hosts: {load.report('load')}; deploy took {duration:.1f} s")
     assert run.returncode == 0, run.stdout[-5000:]

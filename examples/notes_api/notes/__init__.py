@@ -1,0 +1,1 @@
+"""Notes kept in SQLite: the second example app of the kit."""
