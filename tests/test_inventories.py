@@ -40,10 +40,10 @@ def test_environment_value_wins_over_the_shared_one():
 
 
 def test_shared_value_applies_where_an_environment_is_silent():
-    production = host_vars("production", "web1", "kit_environment", "fastapi_app_keep_releases", "gunicorn_app_module")
+    production = host_vars("production", "web1", "kit_environment", "fastapi_app_env")
     assert production["kit_environment"] == "production"
-    assert production["fastapi_app_keep_releases"] == 5
-    assert production["gunicorn_app_module"] == "hello_api.main:app"
+    # The environment sets no fastapi_app_env: the shared one applies, following its kit_environment.
+    assert production["fastapi_app_env"] == {"APP_ENV": "production", "HELLO_GREETING": "hello"}
 
 
 @pytest.mark.parametrize("env,host", [("production", "web1"), ("staging", "staging1")])
