@@ -263,6 +263,105 @@ def test_rollback_under_load_returns_the_previous_release():
         assert "action=rollback" in audit(c)[-1] and f"release={previous}" in audit(c)[-1]
 
 
+# The release sequence of playbooks/tasks/release_app.yml, cut by killing the playbook
+# when the task named here starts (its TASK line), so that the step before it is done:
+KILL_POINTS = {
+    # 2-3: the new instance started and is at its health gate, not yet recorded live
+    "at the health gate": "Wait for the health path to answer 200",
+    # 4: right after nginx's upstream file changed, before nginx reloaded
+    "after the upstream changed": "Ask the site through nginx which socket answers",
+    # 6: nginx serves the new instance and current moved; the old one still runs
+    "before the old instance stops": "Stop and disable the instances that are not live",
+}
+
+
+def deploy_killed_at(marker, *args):
+    """Run site.yml and kill it (the controller, with its SSH sessions) as soon as it
+    starts the task named marker; returns what it printed."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), *args],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("TASK [") and marker in line:
+                os.killpg(proc.pid, 9)
+                break
+        else:
+            pytest.fail(f"the deploy ended without reaching {marker!r}:\n" + "".join(lines[-60:]))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=60)
+    return "".join(lines)
+
+
+def live_state(container, app=APP):
+    """What the host runs for app: the recorded live instance, the instances that are
+    active, the socket in nginx's upstream file and `current`."""
+    live = docker_exec(container, "readlink", f"/srv/{app}/slots/.live").stdout.strip()
+    active = [i for i in ("blue", "green")
+              if docker_exec(container, "systemctl", "is-active", "--quiet", f"{app}@{i}.service").returncode == 0]
+    upstream = re.search(r"server unix:(\S+);", docker_exec(container, "cat", f"/etc/nginx/conf.d/{app}-upstream.conf").stdout)
+    slot = docker_exec(container, "readlink", f"/srv/{app}/slots/{live}").stdout.strip().rsplit("/", 1)[-1]
+    return {"live": live, "active": active, "upstream": upstream and upstream.group(1), "slot": slot, "current": current(container, app)}
+
+
+def test_a_release_cut_at_any_step_converges_on_the_rerun(tmp_path):
+    """Issue 12: kill the playbook at each step of the release, break the lock it left
+    (as the operator does after an interrupted deploy), rerun: one live, healthy instance
+    per app, nginx on its socket, and no failed request of either app on the host."""
+    web1 = "kit-site-web1"
+    web1_apps = [WEB[web1], NOTES[web1]]
+    notes_before = live_state(web1, "notes_api")
+    with Load(web1_apps, path="/") as load:
+        for point, marker in KILL_POINTS.items():
+            src = app_copy(tmp_path, point.replace(" ", "-"), f"# a release cut {point}")
+            args = ("--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}", "--limit", web1)
+            before = live_state(web1)
+            cut = deploy_killed_at(marker, *args)
+            print(f"\ncut {point}: {live_state(web1)} (before: {before})")
+            unlock = playbook("playbooks/unlock.yml", "--limit", web1, "-e", f"app={APP}")
+            assert unlock.returncode == 0, unlock.stdout[-3000:]
+            rerun = playbook("site.yml", *args)
+            assert rerun.returncode == 0, (cut[-3000:], rerun.stdout[-5000:])
+            after = live_state(web1)
+            assert after["active"] == [after["live"]], (point, after)
+            assert after["upstream"] == f"/run/{APP}/{after['live']}.sock", (point, after)
+            assert after["slot"] == after["current"] != before["current"], (point, before, after)
+            assert get_json(*WEB[web1])["release"] == after["current"]
+    print(f"\nreleases cut at {len(KILL_POINTS)} points and rerun: {load.report('load')}")
+    assert load.sent > 0 and load.failed == 0, load.report("cut releases")
+    assert live_state(web1, "notes_api") == notes_before
+
+
+def test_a_reboot_right_after_a_switch_brings_every_app_back_on_its_live_release(tmp_path):
+    """Issue 12: web2 reboots (the container restarts: /run is empty again) right after
+    a release of one app; both apps answer again on their live releases, no rerun."""
+    web2 = "kit-site-web2"
+    src = app_copy(tmp_path, "reboot", "# a release, then a reboot")
+    run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}", "--limit", web2)
+    assert run.returncode == 0, run.stdout[-5000:]
+    served = {name: get_json(name, port)["release"] for name, port in (WEB[web2], NOTES[web2])}
+    states = {app: live_state(web2, app) for app in (APP, "notes_api")}
+    restart = subprocess.run(["docker", "restart", "-t", "60", web2], capture_output=True, text=True, timeout=180)
+    assert restart.returncode == 0, restart.stderr
+    booted = docker_exec(web2, "timeout", "120", "systemctl", "is-system-running", "--wait")
+    print(f"\nweb2 after the reboot: {booted.stdout.strip()}")
+    deadline, answers = time.monotonic() + 90, {}
+    while time.monotonic() < deadline:
+        try:
+            answers = {name: get_json(name, port)["release"] for name, port in (WEB[web2], NOTES[web2])}
+            break
+        except (OSError, AssertionError):
+            time.sleep(1)
+    assert answers == served, (answers, served)
+    assert {app: live_state(web2, app) for app in (APP, "notes_api")} == states
+
+
 def test_second_deploy_fails_on_the_lock(tmp_path):
     audit_before = {c: len(audit(c)) for c in WEB}
     src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
