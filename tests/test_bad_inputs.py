@@ -43,8 +43,9 @@ CASES = [
     ("root-is-etc", {"fastapi_app_root": "/etc"}, "fastapi_app_root"),
     ("root-inside-usr", {"fastapi_app_root": "/usr/lib/hello_api"}, "fastapi_app_root"),
     ("root-is-srv", {"fastapi_app_root": "/srv"}, "fastapi_app_root"),
-    # The Gunicorn config goes to /etc/<app>: an app named after a system directory would write into it.
+    # The app's sockets go to /run/<app>: an app named after a system directory would write into it.
     ("app-name-is-an-etc-directory", {"fastapi_app_name": "ssl"}, "gunicorn_app_name"),
+    ("app-name-is-a-run-directory", {"fastapi_app_name": "user"}, "gunicorn_app_name"),
     ("app-name-is-the-kit-nginx", {"fastapi_app_name": "nginx"}, "fastapi_app_name"),
     ("install-mode-unknown", {"fastapi_app_install": "poetry"}, "fastapi_app_install"),
     ("module-not-module-attr", {"gunicorn_app_module": "hello_api/main.py"}, "gunicorn_app_module"),

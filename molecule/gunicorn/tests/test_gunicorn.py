@@ -176,7 +176,7 @@ def test_extra_settings_reach_gunicorn_as_python_literals(host):
     extra = host.ansible.get_variables().get("gunicorn_extra_settings") or {}
     if not extra:
         return
-    conf = host.file(f"/etc/{APP}/gunicorn.conf.py").content_string
+    conf = host.file(f"/etc/fastapi-kit/{APP}/gunicorn.conf.py").content_string
     written = {
         node.targets[0].id: ast.literal_eval(node.value)
         for node in ast.parse(conf).body

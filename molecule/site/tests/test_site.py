@@ -76,7 +76,7 @@ def releases_served(web=WEB):
 
 
 def audit(container, app=APP):
-    r = docker_exec(container, "cat", f"/var/log/{app}/deploys.log")
+    r = docker_exec(container, "cat", f"/var/log/fastapi-kit/{app}/deploys.log")
     return r.stdout.splitlines() if r.returncode == 0 else []
 
 
