@@ -42,9 +42,9 @@ def docker_exec(container, *cmd):
     return subprocess.run(["docker", "exec", container, *cmd], capture_output=True, text=True)
 
 
-def playbook(playbook, *args):
+def playbook(playbook, *args, env=None):
     """Run a playbook of the project against the scenario's hosts, as an operator would."""
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False", **(env or {}))
     return subprocess.run(
         ["ansible-playbook", "-i", INVENTORY, str(PROJECT / playbook), *args],
         cwd=PROJECT, capture_output=True, text=True, env=env, timeout=1800,
@@ -360,6 +360,41 @@ def test_a_reboot_right_after_a_switch_brings_every_app_back_on_its_live_release
             time.sleep(1)
     assert answers == served, (answers, served)
     assert {app: live_state(web2, app) for app in (APP, "notes_api")} == states
+
+
+# The tags the README documents, and the files whose tasks each may run in the deploy
+# play, besides the play's own (lock, package list, audit, the release step) and the
+# gunicorn role's reading of the live instance, which every app's release needs.
+BASE_CONCERNS = ["apt", "ca_certificates", "timezone", "journald", "unattended_upgrades", "firewall"]
+TAGS = {
+    "app": ["roles/fastapi_app/", "roles/gunicorn/", "roles/nginx/tasks/switch_upstream.yml"],
+    "base": ["roles/base/"],
+    **{f"base_{c}": [f"roles/base/tasks/{c}.yml"] for c in BASE_CONCERNS},
+    "python": ["roles/python/"],
+    "fastapi_app": ["roles/fastapi_app/"],
+    "gunicorn": ["roles/gunicorn/"],
+    "nginx": ["roles/nginx/"],
+    "certbot": ["roles/certbot/"],
+    "node_exporter": ["roles/node_exporter/"],
+}
+ALWAYS = ["site.yml", "playbooks/", "roles/gunicorn/tasks/live.yml"]
+
+
+@pytest.mark.parametrize("tag", list(TAGS))
+def test_each_documented_tag_selects_what_it_says_through_site_yml(tag, tmp_path):
+    """Issue 12, item 5: site.yml --tags <tag> on a converged host runs tasks of the
+    tag's role or concern only, and at least one of them."""
+    log = tmp_path / "tasks.jsonl"
+    env = {"ANSIBLE_CALLBACK_PLUGINS": str(PROJECT / "molecule" / "shared" / "callback_plugins"),
+           "ANSIBLE_CALLBACKS_ENABLED": "kit_task_log", "KIT_TASK_LOG": str(log)}
+    run = playbook("site.yml", "--tags", tag, "-e", f"app={APP}", "--limit", "kit-site-web2", env=env)
+    assert run.returncode == 0, run.stdout[-5000:]
+    ran = [json.loads(line) for line in log.read_text().splitlines()]
+    ran = [t for t in ran if t["play"] == "Deploy the FastAPI app tier" and t["status"] != "skipped"]
+    files = {os.path.relpath(t["path"], PROJECT) for t in ran}
+    outside = sorted(f for f in files if not any(f.startswith(p) for p in TAGS[tag] + ALWAYS))
+    assert not outside, (tag, outside)
+    assert any(f.startswith(p) for f in files for p in TAGS[tag]), (tag, sorted(files))
 
 
 def test_second_deploy_fails_on_the_lock(tmp_path):
