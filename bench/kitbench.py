@@ -137,8 +137,10 @@ class Cluster:
         """(server name, port on 127.0.0.1) of each web host, for the load generator."""
         return [(name or self.server_name(w), self.https_port(w)) for w in self.webs]
 
-    def exec(self, container, script, check=True):
-        r = subprocess.run(["docker", "exec", "-i", container, "sh", "-ec", script], text=True, capture_output=True)
+    def exec(self, container, script, *args, check=True):
+        r = subprocess.run(
+            ["docker", "exec", "-i", container, "sh", "-ec", script, "sh", *args], text=True, capture_output=True
+        )
         if check and r.returncode != 0:
             raise RuntimeError(f"{container}: {script[:200]!r} failed ({r.returncode}): {r.stdout}{r.stderr}")
         return r
@@ -198,18 +200,7 @@ class Cluster:
         pub = (self.dir / "id_ed25519.pub").read_text().strip()
         for c in self.webs:
             # What a VPS provider's first boot does: a sudo user with your SSH key.
-            self.exec(
-                c,
-                f"""
-                systemctl is-system-running --wait >/dev/null || true
-                useradd --create-home --shell /bin/bash deploy
-                install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
-                echo '{pub}' > /home/deploy/.ssh/authorized_keys
-                chown deploy:deploy /home/deploy/.ssh/authorized_keys
-                chmod 0600 /home/deploy/.ssh/authorized_keys
-                echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy
-                """,
-            )
+            self.exec(c, (ROOT / "scripts" / "deploy-user.sh").read_text(), pub)
         for c in ([self.pebble] if self.pebble else []) + self.others:
             self.exec(c, "systemctl is-system-running --wait >/dev/null || true")
         self._write_inventory()
