@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
 BIN = Path(sys.executable).parent
@@ -72,14 +74,8 @@ PLACEHOLDER_VARS = {
     "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-[a-z_]+-', '') }}.kit.test"],
     "certbot_domains": [],
 }
-# Trust the controller's extra CA certificates (pip reaches PyPI through them), the
-# way inventories/local does.
-CA_VARS = {
-    "base_ca_certificates": "{{ dict(_bench_ca_files | map('basename') | map('regex_replace', '\\.crt$', '')"
-    " | zip(_bench_ca_files)) | dict2items(key_name='name', value_name='src') }}",
-    "_bench_ca_files": "{{ query('ansible.builtin.fileglob', lookup('ansible.builtin.env', 'KIT_EXTRA_CA_DIR',"
-    " default='/usr/local/share/ca-certificates') ~ '/*.crt') }}",
-}
+# Trust the controller's extra CA certificates, as the test hosts and the local VPS do.
+CA_VARS = yaml.safe_load((ROOT / "molecule" / "shared" / "controller_ca.yml").read_text())
 
 
 def log(msg):
