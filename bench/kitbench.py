@@ -75,7 +75,7 @@ PLACEHOLDER_VARS = {
     "certbot_domains": [],
 }
 # Trust the controller's extra CA certificates, as the test hosts and the local VPS do.
-CA_VARS = yaml.safe_load((ROOT / "molecule" / "shared" / "controller_ca.yml").read_text())
+CA_VARS = yaml.safe_load((ROOT / "molecule" / "shared" / "vars" / "controller_ca.yml").read_text())
 
 
 def log(msg):
