@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
 BIN = Path(sys.executable).parent
@@ -72,14 +74,8 @@ PLACEHOLDER_VARS = {
     "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-[a-z_]+-', '') }}.kit.test"],
     "certbot_domains": [],
 }
-# Trust the controller's extra CA certificates (pip reaches PyPI through them), the
-# way inventories/local does.
-CA_VARS = {
-    "base_ca_certificates": "{{ dict(_bench_ca_files | map('basename') | map('regex_replace', '\\.crt$', '')"
-    " | zip(_bench_ca_files)) | dict2items(key_name='name', value_name='src') }}",
-    "_bench_ca_files": "{{ query('ansible.builtin.fileglob', lookup('ansible.builtin.env', 'KIT_EXTRA_CA_DIR',"
-    " default='/usr/local/share/ca-certificates') ~ '/*.crt') }}",
-}
+# Trust the controller's extra CA certificates, as the test hosts and the local VPS do.
+CA_VARS = yaml.safe_load((ROOT / "molecule" / "shared" / "vars" / "controller_ca.yml").read_text())
 
 
 def log(msg):
@@ -137,8 +133,10 @@ class Cluster:
         """(server name, port on 127.0.0.1) of each web host, for the load generator."""
         return [(name or self.server_name(w), self.https_port(w)) for w in self.webs]
 
-    def exec(self, container, script, check=True):
-        r = subprocess.run(["docker", "exec", "-i", container, "sh", "-ec", script], text=True, capture_output=True)
+    def exec(self, container, script, *args, check=True):
+        r = subprocess.run(
+            ["docker", "exec", "-i", container, "sh", "-ec", script, "sh", *args], text=True, capture_output=True
+        )
         if check and r.returncode != 0:
             raise RuntimeError(f"{container}: {script[:200]!r} failed ({r.returncode}): {r.stdout}{r.stderr}")
         return r
@@ -198,18 +196,7 @@ class Cluster:
         pub = (self.dir / "id_ed25519.pub").read_text().strip()
         for c in self.webs:
             # What a VPS provider's first boot does: a sudo user with your SSH key.
-            self.exec(
-                c,
-                f"""
-                systemctl is-system-running --wait >/dev/null || true
-                useradd --create-home --shell /bin/bash deploy
-                install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
-                echo '{pub}' > /home/deploy/.ssh/authorized_keys
-                chown deploy:deploy /home/deploy/.ssh/authorized_keys
-                chmod 0600 /home/deploy/.ssh/authorized_keys
-                echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy
-                """,
-            )
+            self.exec(c, (ROOT / "scripts" / "deploy-user.sh").read_text(), pub)
         for c in ([self.pebble] if self.pebble else []) + self.others:
             self.exec(c, "systemctl is-system-running --wait >/dev/null || true")
         self._write_inventory()

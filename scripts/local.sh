@@ -41,13 +41,7 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; 
     "$KIT_IMAGE" >/dev/null
   kit_wait_for_systemd "$name"
   # What a VPS provider's first boot does: a sudo user with your SSH key.
-  docker exec -i "$name" sh -e <<SETUP
-id deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy
-install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
-printf '%s\n' '$(cat "$state/id_ed25519.pub")' > /home/deploy/.ssh/authorized_keys
-chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy/.ssh/authorized_keys
-echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy
-SETUP
+  docker exec -i "$name" sh -s -- "$(cat "$state/id_ed25519.pub")" <scripts/deploy-user.sh
 fi
 
 for _ in $(seq 1 30); do
