@@ -56,10 +56,11 @@ names=(localhost)
 if [ -n "${KIT_LOCAL_VARS:-}" ]; then
   [ -f "$KIT_LOCAL_VARS" ] || kit_die "KIT_LOCAL_VARS names $KIT_LOCAL_VARS, which is not a file"
   extra=(-e "@$(realpath "$KIT_LOCAL_VARS")")
-  # The first server name of each app the file lists.
+  # The first server name of each app the file lists, but those it removes (state: absent).
   mapfile -t names < <(python3 -c 'import sys, yaml
 for app in (yaml.safe_load(open(sys.argv[1])) or {}).get("apps", []):
-    print((app.get("nginx_server_names") or ["localhost"])[0])' "$KIT_LOCAL_VARS")
+    if app.get("state", "present") != "absent":
+        print((app.get("nginx_server_names") or ["localhost"])[0])' "$KIT_LOCAL_VARS")
 fi
 kit_log "ansible-playbook -i inventories/local site.yml ${extra[*]}"
 ansible-playbook -i inventories/local site.yml "${extra[@]}"

@@ -72,6 +72,12 @@ CASES = [
     ("apps-and-a-host-app-name", {"apps": [{"name": "hello_api"}], "fastapi_app_name": "other"}, "fastapi_app_name"),
     ("apps-bad-per-app-value", {"apps": [{"name": "hello_api", "gunicorn_workers": "many"}]}, "gunicorn_workers"),
     ("apps-pick-unknown", {"app": "nope"}, "app names nope"),
+    # Apps come and go (issue 12): an item is present or absent; its data goes only when told, with a boolean.
+    ("apps-state-unknown", {"apps": [{"name": "hello_api"}, {"name": "notes_api", "state": "gone"}]}, "apps[1].state"),
+    ("apps-purge-data-not-a-boolean", {"apps": [{"name": "notes_api", "state": "absent", "purge_data": "all of it"}]},
+     "apps[0].purge_data"),
+    # An absent app's name is still checked: removing it removes its user.
+    ("apps-absent-name-is-a-system-user", {"apps": [{"name": "hello_api"}, {"name": "www-data", "state": "absent"}]}, "apps[1].name"),
 ]
 
 
@@ -87,3 +93,16 @@ def test_good_input_passes_the_validation_play(bare_host):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "failed=0" in output, output
+
+
+def test_an_absent_app_needs_only_its_name(bare_host):
+    """An app to remove passes the validation play with nothing but its name and state,
+    even with settings left in its item that a release would refuse."""
+    apps = {"apps": [{"name": "hello_api"}, {"name": "notes_api", "state": "absent", "gunicorn_workers": "many"}]}
+    result = bare_host.playbook("site.yml", apps, "--check", "--tags", "never")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "failed=0" in output, output
+    # The same setting on a present app is refused: the check above skipped it for being absent.
+    apps["apps"][1]["state"] = "present"
+    bare_host.assert_fails_before_any_change(apps, "gunicorn_workers", ["/srv/notes_api"])

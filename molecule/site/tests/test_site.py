@@ -7,6 +7,7 @@ The cluster tests run ansible-playbook against the scenario's inventory while a
 load runs through the ports published on 127.0.0.1, and print what they measured.
 """
 
+import http.client
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
 from cryptography import x509
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "shared"))
@@ -437,3 +439,90 @@ def test_restart_strategy_under_load_is_recorded(tmp_path):
     assert run.returncode == 0, run.stdout[-5000:]
     assert load.sent > 0
     assert len(set(releases_served().values())) == 1
+
+
+NOTES_LEFTOVERS = [
+    "/etc/nginx/sites-enabled/notes_api.conf", "/etc/nginx/sites-available/notes_api.conf",
+    "/etc/nginx/conf.d/notes_api-upstream.conf", "/etc/nginx/tls/notes_api",
+    "/etc/systemd/system/notes_api@.service", "/etc/systemd/system/notes_api@.socket",
+    "/etc/notes_api", "/run/notes_api", "/srv/notes_api/releases", "/srv/notes_api/current",
+    "/srv/notes_api/env", "/srv/notes_api/cache", "/srv/notes_api/slots",
+    "/var/www/notes_api", "/var/log/notes_api", "/run/fastapi-kit-locks/notes_api",
+]
+
+
+def notes_in_db(container):
+    """The texts of the notes in notes_api's SQLite file, read on the host."""
+    r = docker_exec(container, "python3", "-c", "import sqlite3, json; print(json.dumps([t for (t,) in sqlite3.connect("
+                    "'/srv/notes_api/shared/notes.db').execute('SELECT text FROM notes')]))")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+# Last: it takes notes_api off both hosts.
+def test_removing_an_app_under_load_keeps_the_other_serving_and_its_data(tmp_path):
+    """notes_api marked `state: absent` in the inventory: its units, nginx site, certificate,
+    releases, users, lock and log go from both hosts while hello_api serves under load
+    (a checked reload of nginx, not a restart); its data in shared/ stays; a second run
+    changes nothing."""
+    lineage = {c: NOTES[c][0] for c in NOTES}  # certbot_cert_name: the first of certbot_domains
+    hello_files = ["/etc/nginx/sites-available/hello_api.conf", "/etc/nginx/conf.d/hello_api-upstream.conf"]
+    before = {}
+    for c in WEB:
+        name, port = NOTES[c]
+        from loadgen import _HTTPS
+
+        conn = _HTTPS(name, port, timeout=10)
+        conn.request("POST", "/notes", body=json.dumps({"text": "kept after removal"}),
+                     headers={"Host": name, "Content-Type": "application/json"})
+        assert conn.getresponse().status == 201
+        assert docker_exec(c, "test", "-d", f"/etc/letsencrypt/live/{lineage[c]}").returncode == 0
+        live = docker_exec(c, "readlink", f"/srv/{APP}/slots/.live").stdout.strip()
+        before[c] = {
+            "nginx": docker_exec(c, "systemctl", "show", "-p", "MainPID", "--value", "nginx").stdout.strip(),
+            "hello": docker_exec(c, "systemctl", "show", "-p", "MainPID", "--value", f"{APP}@{live}.service").stdout.strip(),
+            "files": docker_exec(c, "sha256sum", *hello_files).stdout,
+            "audit": len(audit(c)),
+        }
+    # The operator's edit: the item of notes_api says state: absent (the rest of it may go).
+    group_vars = yaml.safe_load((Path(__file__).parent.parent / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]["web"]
+    apps = [a if a["name"] != "notes_api" else {"name": "notes_api", "state": "absent"} for a in group_vars["apps"]]
+    extra = tmp_path / "apps.yml"
+    extra.write_text(json.dumps({"apps": apps}))
+    with Load(TARGETS) as load:
+        t0 = time.monotonic()
+        run = playbook("site.yml", "-e", f"@{extra}", "-e", "app=notes_api")
+        duration = time.monotonic() - t0
+    print(f"\nremoval of notes_api from 2 hosts: {load.report('load')}; it took {duration:.1f} s")
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert load.sent > 0 and load.failed == 0, load.report("removal")
+    for c in WEB:
+        # hello_api still answers, from the same processes, behind the same nginx master
+        # (reloaded, not restarted), with its own files untouched and no audit line.
+        assert get_json(*WEB[c])["app"] == APP
+        live = docker_exec(c, "readlink", f"/srv/{APP}/slots/.live").stdout.strip()
+        assert docker_exec(c, "systemctl", "show", "-p", "MainPID", "--value", "nginx").stdout.strip() == before[c]["nginx"]
+        assert docker_exec(c, "systemctl", "show", "-p", "MainPID", "--value", f"{APP}@{live}.service").stdout.strip() == before[c]["hello"]
+        assert docker_exec(c, "sha256sum", *hello_files).stdout == before[c]["files"]
+        assert len(audit(c)) == before[c]["audit"]
+        # Nothing of notes_api is left but its data.
+        assert docker_exec(c, "systemctl", "list-units", "--all", "--plain", "--no-legend", "notes_api@*").stdout.strip() == ""
+        assert docker_exec(c, "systemctl", "list-unit-files", "--no-legend", "notes_api@*").stdout.strip() == ""
+        assert docker_exec(c, "find", "/etc/systemd/system", "-name", "notes_api@*").stdout.strip() == ""
+        for path in NOTES_LEFTOVERS + [f"/etc/letsencrypt/{d}/{lineage[c]}" for d in ("live", "archive")]:
+            assert docker_exec(c, "test", "-e", path).returncode != 0, f"{c}: {path} is left"
+        assert docker_exec(c, "test", "-e", f"/etc/letsencrypt/renewal/{lineage[c]}.conf").returncode != 0
+        for user in ("notes_api", "notes_api-build"):
+            assert docker_exec(c, "getent", "passwd", user).returncode == 2, f"{c}: user {user} is left"
+            assert docker_exec(c, "getent", "group", user).returncode == 2, f"{c}: group {user} is left"
+        assert "kept after removal" in notes_in_db(c)
+        # Its name gets no answer of the app any more.
+        with pytest.raises((OSError, AssertionError, http.client.HTTPException)):
+            get_json(*NOTES[c])
+    # Removing an app that is not there changes nothing.
+    again = playbook("site.yml", "-e", f"@{extra}", "-e", "app=notes_api")
+    assert again.returncode == 0, again.stdout[-5000:]
+    for c in WEB:
+        ok, changed, unreachable, failed = recap(again.stdout, c)
+        assert (changed, unreachable, failed) == (0, 0, 0), again.stdout[-5000:]
+        assert "kept after removal" in notes_in_db(c)
