@@ -445,9 +445,9 @@ NOTES_LEFTOVERS = [
     "/etc/nginx/sites-enabled/notes_api.conf", "/etc/nginx/sites-available/notes_api.conf",
     "/etc/nginx/conf.d/notes_api-upstream.conf", "/etc/nginx/tls/notes_api",
     "/etc/systemd/system/notes_api@.service", "/etc/systemd/system/notes_api@.socket",
-    "/etc/notes_api", "/run/notes_api", "/srv/notes_api/releases", "/srv/notes_api/current",
+    "/etc/notes_api", "/etc/fastapi-kit/notes_api", "/run/notes_api", "/srv/notes_api/releases", "/srv/notes_api/current",
     "/srv/notes_api/env", "/srv/notes_api/cache", "/srv/notes_api/slots",
-    "/var/www/notes_api", "/var/log/notes_api", "/run/fastapi-kit-locks/notes_api",
+    "/var/www/notes_api", "/var/log/notes_api", "/var/log/fastapi-kit/notes_api", "/run/fastapi-kit-locks/notes_api",
 ]
 
 
