@@ -267,20 +267,22 @@ def test_client_cannot_spoof_forwarded_headers_to_the_app(host):
     assert status == 200
 
 
-def _live(host):
-    """The live Gunicorn instance, blue or green."""
-    return host.check_output("readlink /srv/hello_api/slots/.live")
+def _live(host, app="hello_api"):
+    """The live Gunicorn instance of app, blue or green."""
+    return host.check_output(f"readlink /srv/{app}/slots/.live")
 
 
-def _live_socket(host):
-    return f"/run/hello_api/{_live(host)}.sock"
+def _live_socket(host, app="hello_api"):
+    return f"/run/{app}/{_live(host, app)}.sock"
 
 
-def test_other_www_data_processes_cannot_reach_gunicorn(host):
+# Both sites of the host: the guarantees hold for every app.
+@pytest.mark.parametrize("app", ["hello_api", "hello_two"])
+def test_other_www_data_processes_cannot_reach_gunicorn(host, app):
     """php-fpm or another site runs as www-data too: it must not reach the socket of an
     app that trusts every forwarded header. nginx's workers reach it through a group of
     their own, which www-data itself is not a member of."""
-    sock = _live_socket(host)
+    sock = _live_socket(host, app)
     connect = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
     r = host.run("runuser -u www-data -- python3 -c %s %s", connect, sock)
     assert r.rc != 0 and "PermissionError" in r.stderr, (r.rc, r.stdout, r.stderr)
@@ -557,3 +559,22 @@ def test_previous_layout_moved_to_the_host_wide_file(host):
     assert record["pid_before"] == record["pid_after"], record
     assert not host.file("/etc/nginx/conf.d/hello_api-http.conf").exists
     assert not host.file("/etc/nginx/sites-available/hello_api.conf").contains("default_server")
+
+
+ASK_ON_THE_HOST = (
+    "import http.client, socket, ssl, sys; ctx = ssl._create_unverified_context(); "
+    "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', 443)), server_hostname=sys.argv[1]); "
+    "c = http.client.HTTPConnection('127.0.0.1'); c.sock = s; c.request('GET', '/health', headers={'Host': sys.argv[1]}); "
+    "r = c.getresponse(); print(r.status, r.getheader('X-Kit-Upstream', '-'))"
+)
+
+
+@pytest.mark.parametrize("site,app", [(NAME, "hello_api"), (TWO, "hello_two")])
+def test_the_socket_that_answered_is_told_to_the_host_only(host, site, app):
+    """A blue/green switch asks the site through nginx, from the host, which socket
+    answered (X-Kit-Upstream), before the old instance stops. A client anywhere else
+    (here: through the published port) must not learn the host's socket paths."""
+    status, headers, _ = kithttp.request(site, HTTPS_PORT, "/health")
+    assert status == 200 and "x-kit-upstream" not in headers, headers
+    answer = host.check_output("python3 -c %s %s", ASK_ON_THE_HOST, site)
+    assert answer.split() == ["200", f"unix:{_live_socket(host, app)}"], answer
