@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ["roles", "playbooks", "molecule", "tests", "bench", "site.yml", "ansible.cfg", ".config"]
 FQCN = re.compile(r"\b([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*\b")
 NAMESPACES = {"ansible", "community", "ansible_collections"}
+# ansible-core itself: its builtin collection, and the Python packages a plugin imports
+# (a callback's `from ansible.plugins.callback import CallbackBase`).
+CORE = {"ansible.builtin", "ansible.plugins", "ansible.module_utils"}
 
 
 def used_collections():
@@ -23,7 +26,7 @@ def used_collections():
             if f == Path(__file__):
                 continue
             for name in FQCN.findall(f.read_text()):
-                if name.split(".")[0] in NAMESPACES and name != "ansible.builtin":
+                if name.split(".")[0] in NAMESPACES and name not in CORE:
                     used.add(name)
     return used
 
