@@ -8,15 +8,33 @@ plain host gets Debian's nginx, certbot and prometheus-node-exporter packages an
 the guides' Gunicorn unit (bench/guide/gunicorn.service), as an operator following
 a guide would have them. The bench fails when the app's, the exporter's or
 certbot's unit scores above 2.0 on any release.
+
+sshd: `ssh-audit` (PyPI) against the kit's hardened sshd and against the plain
+host's sshd as Debian ships it. The bench fails when the kit's has any failure.
 """
 
+import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kitbench  # noqa: E402
 from kitbench import APP, Cluster, live_instance, log, release_name, table  # noqa: E402
+
+
+def ssh_audit(address, port):
+    """ssh-audit's failures (algorithms and CVEs) and warnings against one sshd."""
+    out = subprocess.run(
+        [str(kitbench.BIN / "ssh-audit"), "-j", "-p", str(port), address], capture_output=True, text=True, timeout=120
+    )
+    report = json.loads(out.stdout)
+    algs = [a for kind in ("kex", "key", "enc", "mac") for a in report.get(kind, [])]
+    fails = [a["algorithm"] for a in algs if a.get("notes", {}).get("fail")]
+    fails += [c.get("name", str(c)) for c in report.get("cves", [])]
+    warns = [a["algorithm"] for a in algs if a.get("notes", {}).get("warn")]
+    return fails, warns
 
 
 def exposure(c, host, unit):
@@ -65,7 +83,12 @@ def measure(release):
         for what, kit_unit, stock_label in SERVICES:
             kit_unit = kit_unit.format(live=live)
             scores[what] = (kit_unit, exposure(c, web, kit_unit), exposure(c, stock, stock_label.split()[0]))
-        return scores, systemd
+        # The kit's sshd through its published port; the plain host's on the bench's network.
+        stock_ip = kitbench.sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", stock).stdout.strip()
+        c.exec(stock, "systemctl start ssh.service")
+        sshd = {"kit": ssh_audit("127.0.0.1", c.ssh_base + 1), "stock": ssh_audit(stock_ip, 22)}
+        sshd["version"] = c.exec(web, "ssh -V 2>&1").stdout.strip()
+        return scores, systemd, sshd
 
 
 def main():
@@ -88,6 +111,21 @@ def main():
             f"`systemd-analyze security <unit>` on the running hosts (systemd {versions}, as `systemctl --version` "
             "reads on each), inside the test containers: lower is better, above 9 systemd calls it UNSAFE."
         )
+        rows = []
+        for r in releases:
+            sshd = measured[r][2]
+            kit_fails, kit_warns = sshd["kit"]
+            stock_fails, stock_warns = sshd["stock"]
+            rows.append([release_name(r), sshd["version"], len(kit_fails), ", ".join(kit_warns) or "none",
+                         len(stock_fails), ", ".join(stock_fails) or "none", len(stock_warns)])
+            over += [f"sshd ({release_name(r)}): ssh-audit fails {', '.join(kit_fails)}"] if kit_fails else []
+        out.append("")
+        out.append(table(["release", "OpenSSH", "kit: failures", "kit: warnings", "as shipped: failures",
+                          "as shipped: what fails", "as shipped: warnings"], rows))
+        out.append("")
+        out.append("`ssh-audit -j` from the controller against each host's sshd: the kit's hardened drop-in, "
+                   "and Debian's sshd as installed. A warning of the kit's is a classical key exchange kept "
+                   "for clients without a post-quantum one (OpenSSH before 8.5).")
     if over:
         raise SystemExit(f"above the target of {TARGET}: " + "; ".join(over))
 

@@ -195,24 +195,25 @@ class Cluster:
             )  # fmt: skip
         pub = (self.dir / "id_ed25519.pub").read_text().strip()
         for c in self.webs:
-            # What a VPS provider's first boot does: a sudo user with your SSH key.
-            self.exec(c, (ROOT / "scripts" / "deploy-user.sh").read_text(), pub)
+            # What a VPS provider's first boot does: root with your SSH key, nothing else.
+            self.exec(c, (ROOT / "scripts" / "provider-root.sh").read_text(), pub)
         for c in ([self.pebble] if self.pebble else []) + self.others:
             self.exec(c, "systemctl is-system-running --wait >/dev/null || true")
         self._write_inventory()
         for c in self.webs:
             for _ in range(60):
-                if self.ssh(c, "true", check=False).returncode == 0:
+                if self.ssh(c, "true", check=False, user="root").returncode == 0:
                     break
                 time.sleep(1)
             else:
                 raise RuntimeError(f"{c}: no SSH on 127.0.0.1:{self.ssh_base + self.webs.index(c) + 1}")
 
-    def ssh(self, web, command, check=True):
+    def ssh(self, web, command, check=True, user="deploy"):
+        """Run a command over SSH as the deploy user (root before site.yml's first run)."""
         i = self.webs.index(web) + 1
         return subprocess.run(
             ["ssh", "-q", "-p", str(self.ssh_base + i), "-i", str(self.dir / "id_ed25519"), *self._ssh_opts(),
-             "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "deploy@127.0.0.1", command],
+             "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", f"{user}@127.0.0.1", command],
             text=True, capture_output=True, check=check,
         )  # fmt: skip
 
@@ -249,7 +250,13 @@ class Cluster:
         # group_vars/all, as an environment's inventory does.
         (self.dir / "hosts.yml").write_text(json.dumps(inventory, indent=2) + "\n")
         (self.dir / "group_vars").mkdir(exist_ok=True)
-        web_vars = {"kit_environment": "bench", **self.group_vars}
+        web_vars = {
+            "kit_environment": "bench",
+            "base_deploy_authorized_keys": [(self.dir / "id_ed25519.pub").read_text().strip()],
+            # The controller reaches the hosts through Docker's published ports, from the bridge's gateway.
+            "base_fail2ban_ignore_ips": ["{{ ansible_facts.default_ipv4.gateway }}"],
+            **self.group_vars,
+        }
         (self.dir / "group_vars" / "web.yml").write_text(json.dumps(web_vars, indent=2) + "\n")
 
     # Ansible -------------------------------------------------------------

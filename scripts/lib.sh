@@ -52,3 +52,9 @@ kit_wait_for_systemd() {
     "(last state: ${state:-its bus never answered}); see: docker logs $name" >&2
   return 1
 }
+
+# Print an error and stop.
+kit_die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}

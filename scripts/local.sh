@@ -40,14 +40,20 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; 
     -p 127.0.0.1:2222:22 -p 127.0.0.1:8080:80 -p 127.0.0.1:8443:443 \
     "$KIT_IMAGE" >/dev/null
   kit_wait_for_systemd "$name"
-  # What a VPS provider's first boot does: a sudo user with your SSH key.
-  docker exec -i "$name" sh -s -- "$(cat "$state/id_ed25519.pub")" <scripts/deploy-user.sh
+  # What a VPS provider's first boot does: root with your SSH key, nothing else.
+  # site.yml reaches it as root, makes the deploy user and hardens sshd.
+  docker exec -i "$name" sh -s -- "$(cat "$state/id_ed25519.pub")" <scripts/provider-root.sh
 fi
 
-for _ in $(seq 1 30); do
+local_ssh() {
+  # local_ssh USER [ssh options...]: log in to the local VPS and run `true`.
+  local user="$1"
+  shift
   ssh -q -p 2222 -i "$state/id_ed25519" -o StrictHostKeyChecking=accept-new \
-    -o UserKnownHostsFile="$state/known_hosts" -o BatchMode=yes -o ConnectTimeout=2 \
-    deploy@127.0.0.1 true && break
+    -o UserKnownHostsFile="$state/known_hosts" -o BatchMode=yes -o ConnectTimeout=2 "$@" "$user@127.0.0.1" true
+}
+for _ in $(seq 1 30); do
+  local_ssh deploy 2>/dev/null || local_ssh root 2>/dev/null && break
   sleep 1
 done
 
@@ -73,3 +79,17 @@ for name in "${names[@]}"; do
   curl --silent --show-error --fail --insecure --resolve "$name:8443:127.0.0.1" "$url"
   echo
 done
+
+# What the hardened sshd allows, tried from here: the deploy user with its key, and
+# neither root (with the very key root had) nor a password.
+kit_log "SSH as deploy with the key: allowed"
+local_ssh deploy
+kit_log "SSH as root with the key it had: refused"
+if local_ssh root 2>/dev/null; then kit_die "root can still log in to the local VPS over SSH"; fi
+kit_log "SSH with a password: refused (the server offers only publickey)"
+methods="$(ssh -p 2222 -o UserKnownHostsFile="$state/known_hosts" -o BatchMode=yes -o ConnectTimeout=5 \
+  -o PreferredAuthentications=password -o PubkeyAuthentication=no deploy@127.0.0.1 true 2>&1 || true)"
+case "$methods" in
+  *"Permission denied (publickey)"*) echo "$methods" ;;
+  *) kit_die "a password login was not refused as expected: $methods" ;;
+esac

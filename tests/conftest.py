@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = os.environ.get("KIT_IMAGE", "fastapi-kit/debian-trixie:systemd")
+# A public key of the right form; no one holds its private half.
+TEST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKitTestKeyNobodyHoldsThePrivateHalfOfThis0 test@kit"
 
 
 def docker(*args, check=True):
@@ -72,6 +74,8 @@ def start_host(tmp_path_factory, prefix):
                         name: {
                             "ansible_connection": "community.docker.docker",
                             "ansible_python_interpreter": "/usr/bin/python3",
+                            # The deploy user's key every inventory must give.
+                            "base_deploy_authorized_keys": [TEST_KEY],
                         }
                     }
                 }
