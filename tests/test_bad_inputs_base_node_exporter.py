@@ -7,6 +7,13 @@ GOOD_HASH = "$2b$10$Teywf5JnEWC8ocgCzILDqOhntVKkHRheX8JsPF/2SraxnQ2TPJRyi"
 
 CASES = [
     # (id, extra vars, the variable the error must name)
+    ("deploy-keys-empty", {"base_deploy_authorized_keys": []}, "base_deploy_authorized_keys"),
+    ("deploy-key-not-public", {"base_deploy_authorized_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}, "base_deploy_authorized_keys"),
+    ("deploy-user-root", {"base_deploy_user": "root"}, "base_deploy_user"),
+    ("allow-users-without-deploy", {"base_sshd_allow_users": ["alice"]}, "base_sshd_allow_users"),
+    ("ssh-port-out-of-range", {"base_ssh_port": 70000}, "base_ssh_port"),
+    ("deploy-sudo-password-without-hash", {"base_deploy_sudo": "password"}, "base_deploy_sudo"),
+    ("fail2ban-ignore-not-an-address", {"base_fail2ban_ignore_ips": ["office"]}, "base_fail2ban_ignore_ips"),
     ("listen-without-port", {"node_exporter_listen_address": "127.0.0.1"}, "node_exporter_listen_address"),
     ("listen-port-out-of-range", {"node_exporter_listen_address": "127.0.0.1:70000"}, "node_exporter_listen_address"),
     ("password-not-bcrypt", {"node_exporter_basic_auth_users": {"prometheus": "hunter2"}}, "node_exporter_basic_auth_users"),
@@ -34,7 +41,8 @@ CASES = [
 @pytest.mark.parametrize("extra_vars,variable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
     bare_host.assert_fails_before_any_change(
-        extra_vars, variable, ["/etc/nftables.conf.dpkg-dist", "/etc/systemd/system/node_exporter.service"]
+        extra_vars, variable, ["/etc/nftables.conf.dpkg-dist", "/etc/systemd/system/node_exporter.service",
+                               "/etc/sudoers.d/fastapi-kit-deploy", "/etc/ssh/sshd_config.d/00-fastapi-kit.conf"]
     )
     assert bare_host.run("getent", "passwd", "node-exporter").returncode != 0
 

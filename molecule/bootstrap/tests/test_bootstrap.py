@@ -41,7 +41,7 @@ def converge(*args):
     """The scenario's converge (playbooks/bootstrap.yml, then the base role) with extra arguments."""
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=str(PROJECT / "roles"))
     return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), *args],
+        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), "--diff", *args],
         cwd=PROJECT, capture_output=True, text=True, env=env, timeout=900,
     )
 

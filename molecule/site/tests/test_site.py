@@ -368,11 +368,14 @@ def test_a_reboot_right_after_a_switch_brings_every_app_back_on_its_live_release
 # The tags the README documents, and the files whose tasks each may run in the deploy
 # play, besides the play's own (lock, package list, audit, the release step) and the
 # gunicorn role's reading of the live instance, which every app's release needs.
-BASE_CONCERNS = ["apt", "ca_certificates", "timezone", "journald", "unattended_upgrades", "firewall"]
+BASE_CONCERNS = ["deploy_user", "firewall", "sshd", "apt", "ca_certificates", "timezone", "journald", "unattended_upgrades",
+                 "fail2ban"]
+# The firewall and sshd both read sshd's port (sshd_port.yml).
+BASE_SHARED = {"firewall": ["roles/base/tasks/sshd_port.yml"], "sshd": ["roles/base/tasks/sshd_port.yml"]}
 TAGS = {
     "app": ["roles/fastapi_app/", "roles/gunicorn/", "roles/nginx/tasks/switch_upstream.yml"],
     "base": ["roles/base/"],
-    **{f"base_{c}": [f"roles/base/tasks/{c}.yml"] for c in BASE_CONCERNS},
+    **{f"base_{c}": [f"roles/base/tasks/{c}.yml", *BASE_SHARED.get(c, [])] for c in BASE_CONCERNS},
     "python": ["roles/python/"],
     "fastapi_app": ["roles/fastapi_app/"],
     "gunicorn": ["roles/gunicorn/"],
