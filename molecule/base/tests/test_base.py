@@ -139,12 +139,13 @@ def test_ssh_listed_with_sources_is_not_widened_by_keep_open(host):
 
 
 def test_keep_ssh_open_adds_a_connection_port_no_rule_lists(host):
-    """side_effect.yml ran the firewall with ansible_port 2222, which no rule lists:
-    keep-open opened it from anywhere, and the client's unlisted address got in."""
+    """side_effect.yml ran the firewall with base_ssh_port 2222 (where sshd would move),
+    which no rule lists: keep-open opened it from anywhere, and the client's unlisted
+    address got in."""
     record = json.loads(host.file("/root/kit-keep-open.json").content_string)
     rules = [line.strip() for line in record["chain"].splitlines() if "dport" in line]
     assert rules[:2] == [
-        'tcp dport 2222 accept comment "ssh: the port Ansible connects on"',
+        'tcp dport 2222 accept comment "ssh: sshd moves here"',
         'ip saddr 10.213.244.30 tcp dport 22 accept comment "ssh-admin"',
     ]
     assert record["client"] == "open"
