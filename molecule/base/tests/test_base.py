@@ -223,8 +223,8 @@ def test_sysctl_fails_naming_what_it_cannot_set(host):
 
 
 def test_hidepid_hides_other_users_processes(host):
-    """side_effect.yml turned hidepid on: an unprivileged user sees only its own
-    processes, the group proc-viewers and root see them all."""
+    """hidepid is on (converge): an unprivileged user sees only its own processes,
+    the group proc-viewers and root see them all."""
     assert "hidepid=invisible" in host.check_output("findmnt -no FS-OPTIONS /proc")
     gid = host.group("proc-viewers").gid
     assert f"gid={gid}" in host.check_output("findmnt -no FS-OPTIONS /proc")
@@ -241,9 +241,13 @@ def test_hidepid_hides_other_users_processes(host):
         assert host.run(f"test -e /proc/{pid}").rc == 0
     finally:
         host.run(f"kill {pid}")
-    # journald restarted with the group, and still runs.
-    assert host.service("systemd-journald").is_running
-    assert "SupplementaryGroups=proc-viewers" in host.check_output("systemctl cat systemd-journald.service")
+    # journald and logind restarted with the group, and still run; so does timesyncd,
+    # restarted under hidepid (its servers changed) with User= and RuntimeDirectory=.
+    for unit in ["systemd-journald", "systemd-logind"]:
+        assert host.service(unit).is_running, unit
+        assert "SupplementaryGroups=proc-viewers" in host.check_output("systemctl cat %s.service", unit)
+        assert host.check_output("systemctl show -P SupplementaryGroups %s.service", unit) == "proc-viewers"
+    assert host.service("systemd-timesyncd").is_running
 
 
 def test_sudo_logs_to_its_file_with_use_pty(host):

@@ -368,11 +368,15 @@ def test_a_reboot_right_after_a_switch_brings_every_app_back_on_its_live_release
 # The tags the README documents, and the files whose tasks each may run in the deploy
 # play, besides the play's own (lock, package list, audit, the release step) and the
 # gunicorn role's reading of the live instance, which every app's release needs.
-BASE_CONCERNS = ["apt", "ca_certificates", "timezone", "journald", "unattended_upgrades", "firewall"]
+BASE_CONCERNS = ["apt", "ca_certificates", "timezone", "journald", "unattended_upgrades", "needrestart", "timesync",
+                 "swap", "sysctl", "hidepid", "sudo", "logrotate", "firewall"]
 TAGS = {
     "app": ["roles/fastapi_app/", "roles/gunicorn/", "roles/nginx/tasks/switch_upstream.yml"],
     "base": ["roles/base/"],
     **{f"base_{c}": [f"roles/base/tasks/{c}.yml"] for c in BASE_CONCERNS},
+    # Both put their settings in force through the shared sysctl_apply.yml.
+    "base_swap": ["roles/base/tasks/swap.yml", "roles/base/tasks/sysctl_apply.yml"],
+    "base_sysctl": ["roles/base/tasks/sysctl.yml", "roles/base/tasks/sysctl_apply.yml"],
     "python": ["roles/python/"],
     "fastapi_app": ["roles/fastapi_app/"],
     "gunicorn": ["roles/gunicorn/"],
