@@ -281,9 +281,18 @@ def test_small_host_swaps_to_its_file_and_releases_without_an_oom_kill(host):
     assert (f.user, f.mode, f.size) == ("root", 0o600, 1024 * 1024 * 1024)
     assert f"{swapfile} none swap sw 0 0" in host.file("/etc/fstab").content_string
     assert host.file("/etc/sysctl.d/60-fastapi-kit-swap.conf").contains("^vm.swappiness = 10$")
-    # The container's own memory cgroup (cgroup v1, the host's hierarchy mounted in).
+    # The container's own memory cgroup (cgroup v1, the host's hierarchy mounted in): the
+    # one with the limit, above the cgroup systemd (PID 1) put itself in.
     path = host.check_output("awk -F: '$2 == \"memory\" {print $3}' /proc/1/cgroup")
-    cg = f"/sys/fs/cgroup/memory{path}"
+    parts = path.strip("/").split("/")
+    limited = [
+        cg
+        for cg in (f"/sys/fs/cgroup/memory/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1))
+        if host.file(f"{cg}/memory.limit_in_bytes").exists
+        and int(host.file(f"{cg}/memory.limit_in_bytes").content_string) < 2**62
+    ]
+    assert limited, path
+    cg = limited[0]
     assert int(host.file(f"{cg}/memory.limit_in_bytes").content_string) == 1024**3
     oom = dict(line.split() for line in host.file(f"{cg}/memory.oom_control").content_string.splitlines())
     assert oom["oom_kill"] == "0", oom
