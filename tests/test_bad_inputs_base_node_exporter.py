@@ -34,7 +34,22 @@ CASES = [
     ("timezone-bad", {"base_timezone": "Europe/Paris; reboot"}, "base_timezone"),
     ("journald-size-bad", {"base_journald_system_max_use": "lots"}, "base_journald_system_max_use"),
     ("reboot-time-bad", {"base_unattended_upgrades_reboot_time": "25:00"}, "base_unattended_upgrades_reboot_time"),
+    ("reboot-time-not-a-time", {"base_unattended_upgrades_reboot_time": "now"}, "base_unattended_upgrades_reboot_time"),
     ("switch-not-bool", {"base_firewall_enabled": "maybe"}, "base_firewall_enabled"),
+    # A swap file is checked only where it will be made: the bound above any machine makes this host small.
+    ("swap-larger-than-free-space", {"base_swap_when_memory_below_mb": 16777216, "base_swap_size_mb": 100000000}, "base_swap_size_mb"),
+    ("swap-on-overlay", {"base_swap_when_memory_below_mb": 16777216, "base_swap_size_mb": 64}, "base_swap_path"),
+    ("swap-path-relative", {"base_swap_path": "swapfile"}, "base_swap_path"),
+    ("swappiness-out-of-range", {"base_swap_swappiness": 300}, "base_swap_swappiness"),
+    ("swap-switch-not-bool", {"base_swap_enabled": "perhaps"}, "base_swap_enabled"),
+    ("sysctl-switch-not-bool", {"base_sysctl_enabled": "yes please"}, "base_sysctl_enabled"),
+    ("sysctl-value-not-a-number", {"base_sysctl_settings": {"net.ipv4.tcp_syncookies": "on\nkernel.x = 1"}}, "base_sysctl_settings"),
+    ("sysctl-key-bad", {"base_sysctl_settings": {"../../etc/passwd": 1}}, "base_sysctl_settings"),
+    ("timesync-server-bad", {"base_timesync_servers": ["ntp.example; reboot"]}, "base_timesync_servers"),
+    ("logrotate-frequency-bad", {"base_logrotate_frequency": "hourly"}, "base_logrotate_frequency"),
+    ("sudo-logfile-relative", {"base_sudo_logfile": "sudo.log"}, "base_sudo_logfile"),
+    ("needrestart-mode-bad", {"base_needrestart_restart": "i"}, "base_needrestart_restart"),
+    ("hidepid-service-bad", {"base_hidepid_services": ["logind"]}, "base_hidepid_services"),
 ]
 
 

@@ -266,3 +266,37 @@ def test_live_release_and_environment_survive_a_failed_deploy_and_a_restart(host
     assert after["status"] == before["status"] == 200
     assert after["body"]["release"] == before["body"]["release"]
     assert after["body"]["greeting"] == before["body"]["greeting"] == "bonjour"
+
+
+def test_small_host_swaps_to_its_file_and_releases_without_an_oom_kill(host):
+    """Issue 13: the blue/green host is a 1 GB host (its container's memory cgroup) with
+    the base role's swap file on a volume. Its releases (converge, the broken one, the
+    changed one in side_effect.yml) completed, and the cgroup never OOM-killed a process."""
+    if _strategy(host) != "bluegreen":
+        return
+    swapfile = "/var/lib/kit-swap/swapfile"
+    swaps = host.file("/proc/swaps").content_string
+    assert any(line.split()[0] == swapfile for line in swaps.splitlines()[1:]), swaps
+    f = host.file(swapfile)
+    assert (f.user, f.mode, f.size) == ("root", 0o600, 1024 * 1024 * 1024)
+    assert f"{swapfile} none swap sw 0 0" in host.file("/etc/fstab").content_string
+    assert host.file("/etc/sysctl.d/60-fastapi-kit-swap.conf").contains("^vm.swappiness = 10$")
+    # The container's own memory cgroup (cgroup v1, the host's hierarchy mounted in): the
+    # one with the limit, above the cgroup systemd (PID 1) put itself in.
+    path = host.check_output("awk -F: '$2 == \"memory\" {print $3}' /proc/1/cgroup")
+    parts = path.strip("/").split("/")
+    limited = [
+        cg
+        for cg in (f"/sys/fs/cgroup/memory/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1))
+        if host.file(f"{cg}/memory.limit_in_bytes").exists
+        and int(host.file(f"{cg}/memory.limit_in_bytes").content_string) < 2**62
+    ]
+    assert limited, path
+    cg = limited[0]
+    assert int(host.file(f"{cg}/memory.limit_in_bytes").content_string) == 1024**3
+    oom = dict(line.split() for line in host.file(f"{cg}/memory.oom_control").content_string.splitlines())
+    assert oom["oom_kill"] == "0", oom
+    peak_mb = int(host.file(f"{cg}/memory.max_usage_in_bytes").content_string) // 2**20
+    print(f"1 GB host: peak memory {peak_mb} MB, {oom}")
+    # The last release is live and serving.
+    assert _get(host, "/")["status"] == 200
