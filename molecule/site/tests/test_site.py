@@ -370,11 +370,12 @@ def test_a_reboot_right_after_a_switch_brings_every_app_back_on_its_live_release
 # gunicorn role's reading of the live instance, which every app's release needs.
 BASE_CONCERNS = ["deploy_user", "firewall", "sshd", "apt", "ca_certificates", "timezone", "journald", "unattended_upgrades",
                  "needrestart", "timesync", "swap", "sysctl", "hidepid", "sudo", "logrotate", "fail2ban"]
-# Files two concerns share: the firewall and sshd both read sshd's port (sshd_port.yml);
+# Files two concerns share: the firewall, sshd and fail2ban read sshd's port (sshd_port.yml);
 # swap and sysctl both put their settings in force through sysctl_apply.yml.
 BASE_SHARED = {
     "firewall": ["roles/base/tasks/sshd_port.yml"],
     "sshd": ["roles/base/tasks/sshd_port.yml"],
+    "fail2ban": ["roles/base/tasks/sshd_port.yml"],
     "swap": ["roles/base/tasks/sysctl_apply.yml"],
     "sysctl": ["roles/base/tasks/sysctl_apply.yml"],
 }
