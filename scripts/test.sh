@@ -2,8 +2,8 @@
 # The whole test suite: set-up, lint, every Molecule scenario on each Debian release,
 # the pytest tests. Ends with one summary line and exits non-zero when anything failed.
 #   KIT_DISTROS="debian13 debian12"  releases the role scenarios run on (default: both)
-#   KIT_SITE_DISTROS="debian13"      releases the three-host site scenario runs on
-#                                    (default: Debian 13 only; add debian12 for both)
+#   KIT_SITE_DISTROS="debian13"      releases the slow multi-host scenarios (site, data)
+#                                    run on (default: Debian 13 only; add debian12 for both)
 #   KIT_DISTRO=debian13              release of the pytest tests (and of `make local`)
 #   KIT_SCENARIOS="a b"              run only these Molecule scenarios
 #   KIT_SKIP_LINT=1                  skip the linters
@@ -51,15 +51,19 @@ fi
 # Molecule scenarios, each on its releases, KIT_JOBS at a time (default 2): most
 # of their time is apt, pip and systemd waiting, so two share two cores well. A
 # scenario's container names are fixed, so its two releases never run at once.
-# The slow multi-host `site` scenario starts first so that the others fill the
+# The slow multi-host scenarios start first so that the others fill the
 # other lane.
 scenarios="${KIT_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}"
+# The multi-host scenarios, slowest first: they run on KIT_SITE_DISTROS only.
+multi_host="site data"
 queue=()
-for s in $scenarios; do
-  [ "$s" = site ] && for d in $site_distros; do queue+=("site@$d"); done
+for m in $multi_host; do
+  for s in $scenarios; do
+    [ "$s" = "$m" ] && for d in $site_distros; do queue+=("$s@$d"); done
+  done
 done
 for d in $distros; do
-  for s in $scenarios; do [ "$s" = site ] || queue+=("$s@$d"); done
+  for s in $scenarios; do [[ " $multi_host " == *" $s "* ]] || queue+=("$s@$d"); done
 done
 jobs_max="${KIT_JOBS:-2}"
 declare -A pid_of=() start_of=()
