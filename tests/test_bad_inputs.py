@@ -34,6 +34,7 @@ CASES = [
     ("secret-blank", {"fastapi_app_secret_env": {"API_TOKEN": "  "}}, "fastapi_app_secret_env.API_TOKEN"),
     # systemd reads the env file as root: never where the app may write, nor the old setting.
     ("env-dir-in-shared", {"fastapi_app_env_dir": "/srv/hello_api/shared/env"}, "fastapi_app_env_dir"),
+    ("pre-switch-hosts-unknown", {"fastapi_app_pre_switch_hosts": "first"}, "fastapi_app_pre_switch_hosts"),
     ("env-file-is-gone", {"fastapi_app_env_file": "/srv/hello_api/shared/app.env"}, "fastapi_app_env_file"),
     ("pypi-spec-unpinned", {"fastapi_app_source": "pypi", "fastapi_app_pypi_spec": "fastapi-kit-hello-api"}, "fastapi_app_pypi_spec"),
     ("local-path-missing", {"fastapi_app_local_path": "/nonexistent/app"}, "fastapi_app_local_path"),
