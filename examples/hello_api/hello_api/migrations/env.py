@@ -5,6 +5,8 @@ advisory lock, so two hosts that migrate one database at once run them one
 after the other (the second then finds nothing to do).
 """
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
@@ -14,6 +16,10 @@ from hello_api import db, settings
 MIGRATION_LOCK_KEY = 0x68656C6C6F
 
 target_metadata = db.Base.metadata
+
+# alembic.ini's logging: each step on stderr (`Running upgrade 0001 -> 0002`).
+if context.config.config_file_name is not None:
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 
 def run_migrations_online() -> None:
