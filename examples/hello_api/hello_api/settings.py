@@ -9,11 +9,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class NotConfigured(RuntimeError):
-    """A backing service the request needs has no URL in the environment."""
+    """A backing service the request needs has no usable URL in the environment."""
 
-    def __init__(self, variable: str, what: str):
-        super().__init__(f"{variable} is not set: {what}")
+    def __init__(self, variable: str, message: str):
+        super().__init__(message)
         self.variable = variable
+
+
+def _unset(variable: str, what: str) -> NotConfigured:
+    return NotConfigured(variable, f"{variable} is not set: {what}")
 
 
 def release() -> str:
@@ -28,19 +32,19 @@ def database_url() -> str:
     """
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        raise NotConfigured("DATABASE_URL", "this needs PostgreSQL (postgresql+psycopg://user:password@host:5432/db)")
+        raise _unset("DATABASE_URL", "this needs PostgreSQL (postgresql+psycopg://user:password@host:5432/db)")
     scheme, sep, rest = url.partition("://")
     if scheme in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     if scheme != "postgresql+psycopg" or not sep:
-        raise NotConfigured("DATABASE_URL", f"this app speaks PostgreSQL through psycopg 3, not {scheme or 'an empty scheme'}")
+        raise NotConfigured("DATABASE_URL", f"DATABASE_URL names {scheme or 'no scheme'}: this needs PostgreSQL (postgresql+psycopg://...)")
     return url
 
 
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
     if not url:
-        raise NotConfigured("REDIS_URL", "this needs Redis (redis://:password@127.0.0.1:6379/0 or unix://:password@/path.sock?db=0)")
+        raise _unset("REDIS_URL", "this needs Redis (redis://:password@127.0.0.1:6379/0 or unix://:password@/path.sock?db=0)")
     return url
 
 
@@ -53,7 +57,7 @@ def redis_settings_kwargs(url: str) -> dict:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise NotConfigured("REDIS_URL", f"its scheme must be redis, rediss or unix, not {parts.scheme or 'empty'}")
+        raise NotConfigured("REDIS_URL", f"REDIS_URL names {parts.scheme or 'no scheme'}: this needs redis://, rediss:// or unix://")
     query = parse_qs(parts.query)
     if "db" in query:
         database = int(query["db"][0])
@@ -69,7 +73,7 @@ def redis_settings_kwargs(url: str) -> dict:
     }
     if parts.scheme == "unix":
         if not parts.path:
-            raise NotConfigured("REDIS_URL", "a unix:// URL names its socket's path (unix://:password@/run/redis/redis-server.sock?db=0)")
+            raise NotConfigured("REDIS_URL", "REDIS_URL names no socket (unix://:password@/run/redis/redis-server.sock?db=0)")
         kwargs["unix_socket_path"] = unquote(parts.path)
     else:
         kwargs["host"] = parts.hostname or "localhost"

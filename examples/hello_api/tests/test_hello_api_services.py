@@ -211,6 +211,17 @@ def test_without_urls_the_app_serves_as_before_and_the_new_endpoints_say_what_is
         api.stop()
 
 
+def test_a_database_url_of_another_kind_is_named_not_used():
+    # The local inventory gives every app a SQLite DATABASE_URL: hello_api serves, /items says why not.
+    api = Api(app_env(DATABASE_URL="sqlite:////tmp/app.db"))
+    try:
+        assert api.call("GET", "/health")[0] == 200
+        status, answer = api.call("GET", "/items")
+        assert status == 503 and answer["detail"].startswith("DATABASE_URL names sqlite: this needs PostgreSQL"), answer
+    finally:
+        api.stop()
+
+
 @pytest.mark.parametrize("module", ["hello_api.migrate", "hello_api.heartbeat", "hello_api.worker"])
 def test_the_commands_refuse_to_start_without_database_url(module):
     r = run_module(module, env=app_env())
