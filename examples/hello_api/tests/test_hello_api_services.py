@@ -43,7 +43,8 @@ services = pytest.mark.skipif(
 
 def app_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(PYTHONPATH=str(APP_DIR), APP_RELEASE="test-release", **extra)
+    env.update(PYTHONPATH=str(APP_DIR), APP_RELEASE="test-release")
+    env.update(extra)
     return env
 
 
@@ -250,6 +251,18 @@ def test_migrations_run_and_a_second_run_changes_nothing(migrated):
 
 
 @services
+def test_two_hosts_migrating_at_once_take_turns(migrated):
+    down = run_module("hello_api.migrate", "downgrade", "base", env=service_env())
+    assert down.returncode == 0, down.stderr
+    procs = [subprocess.Popen([sys.executable, "-m", "hello_api.migrate"], cwd=APP_DIR, env=service_env(),
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    # One ran both steps, the other waited on the lock and found nothing to do.
+    assert sorted(e.count("Running upgrade") for e in errs) == [0, 2], errs
+
+
+@services
 def test_a_failing_migration_exits_non_zero_with_the_database_error_and_no_password():
     from urllib.parse import urlsplit
 
@@ -369,3 +382,27 @@ def test_heartbeats_are_counted_per_host(api):
     after = {h["host"]: h for h in api.call("GET", "/heartbeats")[1]["hosts"]}[host]
     assert after["count"] == before["count"] + 2
     assert after["last"] > before.get("last", "")
+
+
+@services
+def test_jobs_enqueued_while_the_old_worker_stops_and_the_new_one_starts_are_all_done_once(api, engine):
+    old = Worker(APP_RELEASE="old")
+    ids = []
+    try:
+        for n in range(10):
+            ids.append(api.call("POST", "/jobs", {"n": n, "seconds": 0.3})[1]["id"])
+        until("the old worker did some", lambda: len(done_rows(engine, ids)) >= 2, 30)
+        new = Worker(APP_RELEASE="new")  # the new release's worker starts, then the old one stops
+        try:
+            old.signal(signal.SIGTERM)
+            for n in range(10, 20):
+                ids.append(api.call("POST", "/jobs", {"n": n, "seconds": 0.3})[1]["id"])
+            assert old.wait(40) == 0
+            until("20 jobs done", lambda: len(done_rows(engine, ids)) == 20, 60)
+        finally:
+            assert new.stop() == 0
+    finally:
+        old.stop()
+    rows = done_rows(engine, ids)
+    assert sorted(r.job_id for r in rows) == sorted(ids)
+    assert {r.release for r in rows} == {"old", "new"}
