@@ -223,6 +223,20 @@ def test_a_database_url_of_another_kind_is_named_not_used():
         api.stop()
 
 
+def test_services_that_do_not_answer_give_503_not_500():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    api = Api(app_env(DATABASE_URL=f"postgresql+psycopg://u:secret-pw@127.0.0.1:{port}/db",
+                      REDIS_URL=f"redis://:secret-pw@127.0.0.1:{port}/0"))
+    try:
+        assert api.call("GET", "/items") == (503, {"detail": "database unavailable (OperationalError)"})
+        assert api.call("POST", "/jobs", {"n": 1}) == (503, {"detail": "redis unavailable (ConnectionError)"})
+        assert api.call("GET", "/health")[0] == 200
+    finally:
+        api.stop()
+
+
 @pytest.mark.parametrize("module", ["hello_api.migrate", "hello_api.heartbeat", "hello_api.worker"])
 def test_the_commands_refuse_to_start_without_database_url(module):
     r = run_module(module, env=app_env())
