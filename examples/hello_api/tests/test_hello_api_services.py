@@ -94,10 +94,16 @@ class Api:
 
 class Worker:
     def __init__(self, **extra):
+        env = service_env(**extra)
         self.log = tempfile.NamedTemporaryFile("w+", prefix="hello-worker-", suffix=".log", delete=False)
         self.log_path = Path(self.log.name)
-        self.proc = subprocess.Popen([sys.executable, "-m", "hello_api.worker"], cwd=APP_DIR,
-                                     env=service_env(**extra), stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "hello_api.worker"], cwd=APP_DIR, env=env,
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+        except BaseException:
+            self.log.close()
+            self.log_path.unlink()
+            raise
 
     def output(self) -> str:
         self.log.flush()
