@@ -300,3 +300,87 @@ def test_small_host_swaps_to_its_file_and_releases_without_an_oom_kill(host):
     print(f"1 GB host: peak memory {peak_mb} MB, {oom}")
     # The last release is live and serving.
     assert _get(host, "/")["status"] == 200
+
+
+# Background processes and scheduled jobs (issue 14): the example app's ticker runs as a
+# process (two copies, then one with the changed release) and as two jobs (side_effect.yml).
+def _proc(instance, n):
+    return f"{APP}.proc-ticker-{instance}@{n}.service"
+
+
+def _ticker_lines(host):
+    return host.file(f"{ROOT}/shared/ticker.log").content_string.splitlines()
+
+
+def test_processes_run_from_the_live_release_with_the_lowered_count(host):
+    live = _live(host)
+    unit = host.service(_proc(live, 1))
+    assert unit.is_running and unit.is_enabled
+    pid = int(host.check_output(f"systemctl show -p MainPID --value {_proc(live, 1)}"))
+    assert host.check_output(f"ps -o user= -p {pid}") == APP
+    # Its own lines name the release it runs in (its working directory; it appends one a second).
+    time.sleep(2)
+    mine = [ln for ln in _ticker_lines(host) if ln.split()[1:2] == [str(pid)]]
+    assert mine and mine[-1].split()[0] == _current(host)
+    # The count went from 2 to 1: the second copy and every copy of the other instance are off.
+    for instance in {"blue", "green"}:
+        for n in (1, 2):
+            if (instance, n) == (live, 1):
+                continue
+            u = host.service(_proc(instance, n))
+            assert not u.is_running and not u.is_enabled, (instance, n)
+    # Same hardening as the web instances (one shared piece of the unit templates).
+    show = host.check_output(f"systemctl show -p ProtectSystem -p NoNewPrivileges -p SystemCallFilter -p KillSignal {_proc(live, 1)}")
+    assert "ProtectSystem=strict" in show and "NoNewPrivileges=yes" in show and "KillSignal=15" in show
+
+
+def test_old_processes_got_their_grace_before_they_stopped(host):
+    before = json.loads(host.file("/root/before-changed-processes.json").content_string)
+    lines = _ticker_lines(host)
+    assert before["release"] != _current(host)
+    for pid in before["pids"]:
+        assert pid > 0
+        # The ticker writes this after its 2 s "job" is done: SIGTERM, then the grace.
+        assert f"stopped {before['release']} {pid}" in lines, pid
+        assert host.run(f"test -d /proc/{pid}").rc != 0
+
+
+def test_process_that_cannot_start_fails_the_release_and_the_live_ones_keep_running(host):
+    if _strategy(host) != "bluegreen":
+        return
+    record = json.loads(host.file("/root/doomed-process-failure.json").content_string)
+    msg = record["msg"]
+    assert "doomed" in msg and "gunicorn_processes" in msg, msg
+    # Its journal is in the message: systemd's account of its exit.
+    assert "status=1/FAILURE" in msg, msg
+    # systemctl prints a blank line between units.
+    before, after = ([int(p) for p in record[k] if p] for k in ("before", "after"))
+    assert len(before) == 2 and all(p > 0 for p in before) and before == after, record
+    # The process is gone from the list by the next release: its units went too.
+    assert host.run(f"ls /etc/systemd/system/{APP}.proc-doomed-*").rc != 0
+    assert host.service(f"{APP}.proc-doomed-green@1.service").is_running is False
+
+
+def test_job_timer_fires_and_runs_the_live_release(host):
+    timer = host.service(f"{APP}.job-heartbeat.timer")
+    assert timer.is_running and timer.is_enabled
+    log = f"{ROOT}/shared/heartbeat.log"
+    # Nobody started the job by hand before this line: the timer did (every 5 s).
+    deadline = time.time() + 15
+    while not host.file(log).exists and time.time() < deadline:
+        time.sleep(1)
+    assert host.file(log).exists
+    host.check_output(f"systemctl start {APP}.job-heartbeat.service")
+    assert host.file(log).content_string.splitlines()[-1].split()[0] == _current(host)
+    journal = host.check_output(f"journalctl -u {APP}.job-heartbeat.service --no-pager -o cat")
+    assert journal.count("Finished") + journal.count("Deactivated successfully") >= 2, journal
+
+
+def test_one_host_job_runs_on_the_first_host_of_the_play_only(host):
+    timer = host.service(f"{APP}.job-solo.timer")
+    first = sorted(["kit-gunicorn-bluegreen", "kit-gunicorn-restart"])[0]
+    if host.backend.get_hostname() == first:
+        assert timer.is_running and timer.is_enabled
+    else:
+        assert not timer.is_running and not timer.is_enabled
+        assert not host.file(f"{ROOT}/shared/solo.log").exists
