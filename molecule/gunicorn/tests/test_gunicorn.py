@@ -361,6 +361,18 @@ def test_process_that_cannot_start_fails_the_release_and_the_live_ones_keep_runn
     assert host.service(f"{APP}.proc-doomed-green@1.service").is_running is False
 
 
+def test_rollback_brings_back_the_previous_releases_processes(host):
+    """side_effect.yml rolled back to the release before the changed one, then forward again."""
+    rollback = json.loads(host.file("/root/rollback-processes.json").content_string)
+    before = json.loads(host.file("/root/before-changed-processes.json").content_string)
+    lines = _ticker_lines(host)
+    assert rollback["release"] == before["release"] != _current(host), rollback
+    assert rollback["pid"] > 0 and rollback["pid"] not in before["pids"], rollback
+    # It ran from the previous release, and stopped with its grace when the changed one came back.
+    assert any(ln.startswith(f"{rollback['release']} {rollback['pid']} ") for ln in lines), rollback
+    assert f"stopped {rollback['release']} {rollback['pid']}" in lines, rollback
+
+
 def test_job_timer_fires_and_runs_the_live_release(host):
     timer = host.service(f"{APP}.job-heartbeat.timer")
     assert timer.is_running and timer.is_enabled
