@@ -29,5 +29,11 @@ CASES = [
 
 @pytest.mark.parametrize("extra_vars,variable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
-    bare_host.assert_fails_before_any_change(
+    output = bare_host.assert_fails_before_any_change(
         extra_vars, variable, ["/etc/postgresql", "/etc/redis", "/etc/fastapi-kit/postgresql-ca.crt", "/srv/hello_api"])
+    # The failure's own message names it, not only the list of a spec's options that
+    # validate_argument_spec prints after it.
+    failure = output[output.index("fatal:"):].split("argument_spec_data")[0]
+    assert variable in failure, failure
+    # Nor does a failed check print a password it was given.
+    assert "a-good-long" not in output, output
