@@ -1,6 +1,8 @@
 """Bad input to postgresql and redis (and to the firewall rule site.yml opens for them)
 fails in the first play of site.yml, names the variable, and changes nothing."""
 
+import re
+
 import pytest
 
 DB_APP = {"name": "hello_api", "postgresql_database": True, "postgresql_password": "a-good-long-password"}
@@ -33,7 +35,7 @@ def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
         extra_vars, variable, ["/etc/postgresql", "/etc/redis", "/etc/fastapi-kit/postgresql-ca.crt", "/srv/hello_api"])
     # The failure's own message names it, not only the list of a spec's options that
     # validate_argument_spec prints after it.
-    failure = output[output.index("fatal:"):].split("argument_spec_data")[0]
+    failure = output[re.search(r"^(fatal|failed): \[", output, re.M).start():].split("argument_spec_data")[0]
     assert variable in failure, failure
     # Nor does a failed check print a password it was given.
     assert "a-good-long" not in output, output
