@@ -2,7 +2,7 @@
 # The whole test suite: set-up, lint, every Molecule scenario on each Debian release,
 # the pytest tests. Ends with one summary line and exits non-zero when anything failed.
 #   KIT_DISTROS="debian13 debian12"  releases the role scenarios run on (default: both)
-#   KIT_SITE_DISTROS="debian13"      releases the three-host site scenario runs on
+#   KIT_SITE_DISTROS="debian13"      releases the three-host site and data scenarios run on
 #                                    (default: Debian 13 only; add debian12 for both)
 #   KIT_DISTRO=debian13              release of the pytest tests (and of `make local`)
 #   KIT_SCENARIOS="a b"              run only these Molecule scenarios
@@ -55,11 +55,12 @@ fi
 # other lane.
 scenarios="${KIT_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}"
 queue=()
+# The multi-host scenarios (site, data) run on KIT_SITE_DISTROS only.
 for s in $scenarios; do
-  [ "$s" = site ] && for d in $site_distros; do queue+=("site@$d"); done
+  case "$s" in site|data) for d in $site_distros; do queue+=("$s@$d"); done ;; esac
 done
 for d in $distros; do
-  for s in $scenarios; do [ "$s" = site ] || queue+=("$s@$d"); done
+  for s in $scenarios; do case "$s" in site|data) ;; *) queue+=("$s@$d") ;; esac; done
 done
 jobs_max="${KIT_JOBS:-2}"
 declare -A pid_of=() start_of=()
