@@ -1,4 +1,4 @@
-"""Bad input to postgresql and redis (and to the firewall rule site.yml opens for them)
+"""Bad input to postgresql, redis and backup (and to the firewall rule site.yml opens for them)
 fails in the first play of site.yml, names the variable, and changes nothing."""
 
 import re
@@ -24,6 +24,11 @@ CASES = [
     ("redis-policy-unknown", {"apps": [REDIS_APP], "redis_password": REDIS_PASSWORD, "redis_maxmemory_policy": "lru"},
      "redis_maxmemory_policy"),
     ("redis-switch-not-bool", {"apps": [dict(REDIS_APP, redis_enabled="sometimes")]}, "redis_enabled"),
+    # Backups of the app's database (the backup role, on the host that runs PostgreSQL).
+    ("backup-calendar-rejected", {"apps": [DB_APP], "backup_on_calendar": "every night"}, "backup_on_calendar"),
+    ("backup-keep-zero", {"apps": [DB_APP], "backup_keep_count": 0}, "backup_keep_count"),
+    ("backup-dir-is-var", {"apps": [DB_APP], "backup_dir": "/var"}, "backup_dir"),
+    ("backup-delay-not-a-span", {"apps": [DB_APP], "backup_random_delay": "soon"}, "backup_random_delay"),
     ("firewall-service-source-not-an-address",
      {"base_firewall_allow_services": [{"name": "postgresql", "port": 5432, "sources": ["web.example"]}]}, "base_firewall_allow_services"),
 ]
@@ -32,7 +37,8 @@ CASES = [
 @pytest.mark.parametrize("extra_vars,variable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
     output = bare_host.assert_fails_before_any_change(
-        extra_vars, variable, ["/etc/postgresql", "/etc/redis", "/etc/fastapi-kit/postgresql-ca.crt", "/srv/hello_api"])
+        extra_vars, variable, ["/etc/postgresql", "/etc/redis", "/etc/fastapi-kit/postgresql-ca.crt", "/srv/hello_api",
+                      "/var/backups/fastapi-kit", "/etc/systemd/system/fastapi-kit-backup.timer"])
     # The failure's own message names it, not only the list of a spec's options that
     # validate_argument_spec prints after it.
     failure = output[re.search(r"^(fatal|failed): \[", output, re.M).start():].split("argument_spec_data")[0]

@@ -23,6 +23,8 @@ testinfra_hosts = ["kit-data-web"]
 WEB, DB, BACKUP = "kit-data-web", "kit-data-db", "kit-data-outsider"
 NAME, PORT = "web.kit.test", 38471
 ROWS = "SELECT id, name FROM items ORDER BY id"
+# The canary of molecule.yml: no playbook run by these tests may print it.
+DB_PASSWORD = "kitDbCanary/Pw@0123456789-abcdef"
 
 
 def docker_exec(container, *cmd, timeout=120):
@@ -36,7 +38,9 @@ def playbook(path, *args):
 
 
 def words(run):
-    return " ".join((run.stdout + run.stderr).split())
+    text = run.stdout + run.stderr
+    assert DB_PASSWORD not in text and "kitDbCanary" not in text, "a run printed the database password"
+    return " ".join(text.split())
 
 
 def call(method, path, body=None):
@@ -141,6 +145,7 @@ def test_a_release_under_load_fails_no_request_and_loses_no_job(tmp_path):
         stop.set()
         thread.join(30)
     assert run.returncode == 0, words(run)[-3000:]
+    words(run)
     after = served_release()
     assert after != before
     print(f"\nrelease under load: {load.report('load')}; {len(ids)} jobs enqueued")
@@ -196,9 +201,11 @@ def test_backups_restore_the_same_rows_with_restore_yml_and_after_a_rollback():
     before = served_release()
     rollback = playbook("playbooks/rollback.yml", "-e", "app=hello_api")
     assert rollback.returncode == 0, words(rollback)[-3000:]
+    words(rollback)
     assert served_release() != before
     restore = playbook("playbooks/restore.yml", "-e", "app=hello_api")
     assert restore.returncode == 0, words(restore)[-3000:]
+    words(restore)
     assert sql(ROWS) == source
     assert served_release() != before
     # The data it replaced is kept beside it.
@@ -208,6 +215,7 @@ def test_backups_restore_the_same_rows_with_restore_yml_and_after_a_rollback():
     sql("DELETE FROM items")
     restore = playbook("playbooks/restore.yml", "-e", "app=hello_api", "-e", f"dump={sorted(dumps)[-1]}")
     assert restore.returncode == 0, words(restore)[-3000:]
+    words(restore)
     assert sql(ROWS) == source
     audit = docker_exec(WEB, "cat", "/var/log/fastapi-kit/hello_api/deploys.log").stdout
     assert audit.count("action=restore") == 2 and "result=ok" in audit.splitlines()[-1], audit
