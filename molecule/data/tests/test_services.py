@@ -226,8 +226,8 @@ def test_backups_restore_the_same_rows_with_restore_yml_and_after_a_rollback():
 
 def test_the_copy_key_can_only_write_into_its_directory():
     """The db host's backup key, on the backup host: no shell, no reading back."""
-    ssh = ("ssh -F /dev/null -i /etc/fastapi-kit/backup/id_ed25519 -o BatchMode=yes -o ConnectTimeout=10 "
-           "-o UserKnownHostsFile=/etc/fastapi-kit/backup/known_hosts -o StrictHostKeyChecking=yes")
+    ssh = ("ssh -F /dev/null -i /etc/fastapi-kit-backup/id_ed25519 -o BatchMode=yes -o ConnectTimeout=10 "
+           "-o UserKnownHostsFile=/etc/fastapi-kit-backup/known_hosts -o StrictHostKeyChecking=yes")
     target = "fastapi-backup@10.213.246.30"
     shell = docker_exec(DB, "runuser", "-u", "postgres", "--", "sh", "-c", f"{ssh} {target} id")
     assert shell.returncode != 0 and "uid=" not in shell.stdout, shell.stdout
