@@ -196,7 +196,7 @@ def test_backups_restore_the_same_rows_with_restore_yml_and_after_a_rollback():
     assert copied == dumps
 
     # Rows change after the dump; the release goes back; the restore brings back the dump's rows.
-    sql("DELETE FROM items WHERE id IN (SELECT min(id) FROM items); INSERT INTO items (name) VALUES ('kit-after-dump')")
+    sql("DELETE FROM items WHERE id IN (SELECT min(id) FROM items); INSERT INTO items (name, release) VALUES ('kit-after-dump', 'kit-test')")
     assert sql(ROWS) != source
     before = served_release()
     rollback = playbook("playbooks/rollback.yml", "-e", "app=hello_api")
