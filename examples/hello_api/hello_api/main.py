@@ -50,17 +50,13 @@ async def not_configured(_request: Request, exc: settings.NotConfigured) -> JSON
     return JSONResponse({"detail": str(exc), "missing": exc.variable}, status_code=503)
 
 
-def _release() -> str:
-    return os.environ.get("APP_RELEASE", "dev")
-
-
 @app.get("/")
 def index(request: Request) -> dict:
     """Name the release, the instance and the client as the app sees them."""
     return {
         "app": "hello_api",
         "version": __version__,
-        "release": _release(),
+        "release": settings.release(),
         "instance": os.environ.get("APP_INSTANCE", ""),
         "host": socket.gethostname(),
         "greeting": os.environ.get("HELLO_GREETING", "hello"),
@@ -72,7 +68,7 @@ def index(request: Request) -> dict:
 @app.get("/health")
 def health() -> dict:
     """Health gate for deploys and load balancers: 200 once the app imported."""
-    return {"status": "ok", "release": _release()}
+    return {"status": "ok", "release": settings.release()}
 
 
 @app.websocket("/ws")

@@ -194,6 +194,24 @@ def done_rows(engine, job_ids):
                             {"ids": list(job_ids)}).all()
 
 
+def running_job(api, **job) -> dict:
+    """Enqueue a job and wait until a worker has taken it."""
+    _, body = api.call("POST", "/jobs", job)
+    until("the job runs", lambda: api.call("GET", f"/jobs/{body['id']}")[1]["state"] == "in_progress", 20)
+    return body
+
+
+def assert_done_again_by_a_new_worker(engine, job_id, timeout, **env) -> None:
+    """A new worker does the job its predecessor left: once, on its second try."""
+    second = Worker(**env)
+    try:
+        until("the job is done", lambda: done_rows(engine, [job_id]), timeout)
+    finally:
+        assert second.stop() == 0
+    rows = done_rows(engine, [job_id])
+    assert len(rows) == 1 and rows[0].job_try == 2 and rows[0].worker_pid == second.proc.pid
+
+
 # ---- without services -------------------------------------------------------------------------
 
 
@@ -336,8 +354,7 @@ def test_twenty_jobs_are_each_done_once(api, engine):
 def test_sigterm_lets_the_running_job_finish(api, engine):
     worker = Worker()
     try:
-        _, body = api.call("POST", "/jobs", {"n": 5, "seconds": 3})
-        until("the job runs", lambda: api.call("GET", f"/jobs/{body['id']}")[1]["state"] == "in_progress", 20)
+        body = running_job(api, n=5, seconds=3)
         worker.signal(signal.SIGTERM)
         assert worker.wait(20) == 0
         out = worker.output()
@@ -352,8 +369,7 @@ def test_sigterm_lets_the_running_job_finish(api, engine):
 def test_a_job_cut_off_by_the_stop_wait_is_run_again_by_the_next_worker(api, engine):
     first = Worker(HELLO_WORKER_STOP_WAIT="1")
     try:
-        _, body = api.call("POST", "/jobs", {"n": 6, "seconds": 4})
-        until("the job runs", lambda: api.call("GET", f"/jobs/{body['id']}")[1]["state"] == "in_progress", 20)
+        body = running_job(api, n=6, seconds=4)
         first.signal(signal.SIGTERM)
         assert first.wait(20) == 0
         out = first.output()
@@ -362,13 +378,7 @@ def test_a_job_cut_off_by_the_stop_wait_is_run_again_by_the_next_worker(api, eng
     assert "cancelled, will be run again" in out, out
     assert done_rows(engine, [body["id"]]) == []
     assert api.call("GET", f"/jobs/{body['id']}")[1]["state"] == "queued"
-    second = Worker()
-    try:
-        until("the job is done", lambda: done_rows(engine, [body["id"]]), 30)
-    finally:
-        assert second.stop() == 0
-    rows = done_rows(engine, [body["id"]])
-    assert len(rows) == 1 and rows[0].job_try == 2 and rows[0].worker_pid == second.proc.pid
+    assert_done_again_by_a_new_worker(engine, body["id"], 30)
 
 
 @services
@@ -376,19 +386,12 @@ def test_a_job_whose_worker_was_killed_is_run_again_once_its_mark_expires(api, e
     # job_timeout 5 s: the in-progress mark of a dead worker's job expires after 15 s.
     first = Worker(HELLO_JOB_TIMEOUT="5")
     try:
-        _, body = api.call("POST", "/jobs", {"n": 7, "seconds": 4})
-        until("the job runs", lambda: api.call("GET", f"/jobs/{body['id']}")[1]["state"] == "in_progress", 20)
+        body = running_job(api, n=7, seconds=4)
         first.signal(signal.SIGKILL)
         assert first.wait(10) == -signal.SIGKILL
     finally:
         first.stop()
-    second = Worker(HELLO_JOB_TIMEOUT="5")
-    try:
-        until("the job is done", lambda: done_rows(engine, [body["id"]]), 45)
-    finally:
-        assert second.stop() == 0
-    rows = done_rows(engine, [body["id"]])
-    assert len(rows) == 1 and rows[0].job_try == 2 and rows[0].worker_pid == second.proc.pid
+    assert_done_again_by_a_new_worker(engine, body["id"], 45, HELLO_JOB_TIMEOUT="5")
 
 
 @services

@@ -183,6 +183,33 @@ def downgrade():
     assert sql("SELECT version_num FROM alembic_version") == ["0002"]
 
 
+def worker_pids():
+    live = docker_exec(WEB, "readlink", "/srv/hello_api/slots/.live").stdout.strip()
+    units = [f"hello_api.proc-worker-{live}@{n}.service" for n in (1, 2)]
+    return docker_exec(WEB, "systemctl", "show", "-p", "MainPID", "--value", *units).stdout.split()
+
+
+def test_a_worker_that_cannot_start_fails_the_deploy_and_the_old_workers_keep_going(tmp_path):
+    """A release whose worker exits at once: its web instance passes the health gate, its
+    workers do not settle, so the deploy fails before the switch with the worker's own
+    words, and the live release's workers go on doing jobs."""
+    before, pids = served_release(), worker_pids()
+    assert len(pids) == 2 and "0" not in pids, pids
+    src = app_copy(tmp_path, "no-worker")
+    worker = src / "hello_api" / "worker.py"
+    worker.write_text('raise SystemExit("kit test: this release\'s worker cannot start")\n' + worker.read_text())
+    run = playbook("site.yml", "--tags", "app", "-e", f"fastapi_app_local_path={src}")
+    assert run.returncode != 0
+    said = words(run)
+    assert "gunicorn_processes" in said and "worker" in said, said[-3000:]
+    assert "this release's worker cannot start" in said, said[-3000:]
+    assert served_release() == before
+    assert worker_pids() == pids
+    status, job = call("POST", "/jobs", {"n": 3})
+    assert status == 202, job
+    assert wait_done([job["id"]]) == {job["id"]: before}
+
+
 def test_backups_restore_the_same_rows_with_restore_yml_and_after_a_rollback():
     for i in range(5):
         assert call("POST", "/items", {"name": f"kit-backup-{i}"})[0] == 201
