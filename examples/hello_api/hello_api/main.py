@@ -22,6 +22,7 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,7 +53,14 @@ async def not_configured(_request: Request, exc: settings.NotConfigured) -> JSON
 
 @app.get("/")
 def index(request: Request) -> dict:
-    """Name the release, the instance and the client as the app sees them."""
+    """Name the release, the instance and the client as the app sees them.
+
+    HELLO_RESPONSE_DELAY_MS (default 0) makes it answer that much later: a slow app
+    for the load check's tests (playbooks/loadcheck.yml).
+    """
+    delay = int(os.environ.get("HELLO_RESPONSE_DELAY_MS", "0") or 0)
+    if delay > 0:
+        time.sleep(delay / 1000)
     return {
         "app": "hello_api",
         "version": __version__,

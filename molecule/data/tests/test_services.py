@@ -260,3 +260,40 @@ def test_the_copy_key_can_only_write_into_its_directory():
     assert shell.returncode != 0 and "uid=" not in shell.stdout, shell.stdout
     read = docker_exec(DB, "runuser", "-u", "postgres", "--", "sh", "-c", f"rsync -e '{ssh}' {target}:hello_api/ /tmp/kit-read/")
     assert read.returncode != 0 and "write-only" in read.stderr, read.stderr
+
+
+def loadcheck(tmp_path, *args):
+    """playbooks/loadcheck.yml against the app's name, through the port published on loopback,
+    with the host's own certificate (the nginx role's self-signed placeholder) as the CA."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text(docker_exec(WEB, "cat", "/etc/nginx/tls/hello_api/fullchain.pem").stdout)
+    results = tmp_path / "results"
+    settings = {"loadcheck_connect_to": {NAME: f"127.0.0.1:{PORT}"}, "loadcheck_tls_verify": str(ca),
+                "loadcheck_results_dir": str(results), "loadcheck_duration": 15, "loadcheck_users": 10, "loadcheck_rate": 40}
+    run = playbook("playbooks/loadcheck.yml", "-e", "app=hello_api", "-e", json.dumps(settings), *args)
+    reports = sorted(results.glob("hello_api-*"))
+    assert len(reports) == 1, reports
+    assert {"locust_stats.csv", "locust_failures.csv", "report.html"} <= {p.name for p in reports[0].iterdir()}
+    return run
+
+
+def test_the_load_check_passes_on_a_healthy_deploy(tmp_path):
+    run = loadcheck(tmp_path)
+    assert run.returncode == 0, words(run)[-3000:]
+    assert "hello_api passed: error share 0.0" in words(run)
+
+
+def test_the_load_check_fails_clearly_on_an_app_made_slow_by_a_setting(tmp_path):
+    """HELLO_RESPONSE_DELAY_MS (the app's setting, through fastapi_app_env) at 400 ms:
+    the p95 bound of 300 ms fails the run, naming the bound."""
+    slow = playbook("site.yml", "--tags", "app", "-e", "kit_test_delay_ms=400")
+    assert slow.returncode == 0, words(slow)[-3000:]
+    try:
+        run = loadcheck(tmp_path, "-e", "loadcheck_max_p95_ms=300")
+        said = words(run)
+        assert run.returncode != 0, said[-3000:]
+        assert "The load check of hello_api failed" in said, said[-3000:]
+        assert "is above loadcheck_max_p95_ms 300 ms" in said, said[-3000:]
+    finally:
+        back = playbook("site.yml", "--tags", "app")
+        assert back.returncode == 0, words(back)[-3000:]
