@@ -7,7 +7,8 @@
 #   KIT_DISTRO=debian13              release of the pytest tests (and of `make local`)
 #   KIT_SCENARIOS="a b"              run only these Molecule scenarios
 #   KIT_SKIP_LINT=1                  skip the linters
-#   KIT_JOBS=N                       Molecule scenarios run at once (default 2)
+#   KIT_JOBS=N                       jobs run at once: Molecule scenarios and the pytest
+#                                    tests (default 3)
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,11 +49,12 @@ if [ "${KIT_SKIP_LINT:-0}" != 1 ]; then
   step ansible-lint ansible-lint --profile production --strict
 fi
 
-# Molecule scenarios, each on its releases, KIT_JOBS at a time (default 2): most
-# of their time is apt, pip and systemd waiting, so two share two cores well. A
-# scenario's container names are fixed, so its two releases never run at once.
-# The slow multi-host scenarios start first so that the others fill the
-# other lane.
+# Molecule scenarios, each on its releases, and the pytest tests, KIT_JOBS at a
+# time (default 3): most of their time is apt, pip and systemd waiting, so three
+# share two cores (the fresh-clone run in the README measured it). A scenario's
+# container names are fixed, so its two releases never run at once. The slow
+# multi-host scenarios start first, then pytest, so that the others fill the
+# other lanes and no lane is left with a long job at the end.
 scenarios="${KIT_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}"
 # The multi-host scenarios, slowest first: they run on KIT_SITE_DISTROS only.
 multi_host="site data"
@@ -62,30 +64,39 @@ for m in $multi_host; do
     [ "$s" = "$m" ] && for d in $site_distros; do queue+=("$s@$d"); done
   done
 done
+# pytest runs with every scenario, not with a subset (KIT_SCENARIOS).
+[ -z "${KIT_SCENARIOS:-}" ] && queue+=("pytest")
 for d in $distros; do
   for s in $scenarios; do [[ " $multi_host " == *" $s "* ]] || queue+=("$s@$d"); done
 done
-jobs_max="${KIT_JOBS:-2}"
+jobs_max="${KIT_JOBS:-3}"
 declare -A pid_of=() start_of=()
-run_scenario() {
-  # run_scenario SCENARIO DISTRO
-  KIT_DISTRO="$2" KIT_IMAGE="$(kit_image "$2")" \
-    molecule test --scenario-name "$1" >"$logdir/molecule-$1@$2.log" 2>&1
+run_job() {
+  # run_job JOB: a scenario on a release (SCENARIO@DISTRO), or `pytest`.
+  if [ "$1" = pytest ]; then
+    # Two workers: most of a case's time is ansible-playbook starting and waiting on a container.
+    pytest -p no:cacheprovider -n 2 tests >"$logdir/pytest.log" 2>&1
+  else
+    KIT_DISTRO="${1#*@}" KIT_IMAGE="$(kit_image "${1#*@}")" \
+      molecule test --scenario-name "${1%@*}" >"$logdir/molecule-$1.log" 2>&1
+  fi
 }
+log_of() { if [ "$1" = pytest ]; then echo pytest; else echo "molecule-$1"; fi; }
 reap() {
   # Wait for one scenario to end and record it.
-  local done_pid job rc
+  local done_pid job rc name
   wait -n -p done_pid
   rc=$?
   for job in "${!pid_of[@]}"; do
     if [ "${pid_of[$job]}" = "$done_pid" ]; then
+      name="$(log_of "$job")"
       if [ "$rc" = 0 ]; then
-        passed+=("molecule-$job")
-        kit_log "molecule-$job passed in $((SECONDS - start_of[$job])) s"
+        passed+=("$name")
+        kit_log "$name passed in $((SECONDS - start_of[$job])) s"
       else
-        failed+=("molecule-$job")
-        tail -60 "$logdir/molecule-$job.log"
-        kit_log "molecule-$job FAILED in $((SECONDS - start_of[$job])) s (log: $logdir/molecule-$job.log)"
+        failed+=("$name")
+        tail -60 "$logdir/$name.log"
+        kit_log "$name FAILED in $((SECONDS - start_of[$job])) s (log: $logdir/$name.log)"
       fi
       unset "pid_of[$job]"
     fi
@@ -113,17 +124,12 @@ while [ "${#queue[@]}" -gt 0 ]; do
     reap
     continue
   fi
-  kit_log "molecule-$next started (log: $logdir/molecule-$next.log)"
-  run_scenario "${next%@*}" "${next#*@}" &
+  kit_log "$(log_of "$next") started (log: $logdir/$(log_of "$next").log)"
+  run_job "$next" &
   pid_of[$next]=$!
   start_of[$next]=$SECONDS
 done
 while [ "${#pid_of[@]}" -gt 0 ]; do reap; done
-
-if [ -z "${KIT_SCENARIOS:-}" ]; then
-  # Two workers: most of a case's time is ansible-playbook starting and waiting on a container.
-  step pytest pytest -p no:cacheprovider -n 2 tests
-fi
 
 total_passed=${#passed[@]} total_failed=${#failed[@]}
 if [ $((total_passed + total_failed)) = 0 ]; then
