@@ -6,7 +6,9 @@
   one line fails it; both CI files pass the schemas check-jsonschema vendors;
 - scripts/ci-credentials.sh writes the secrets 0600, exactly, and refuses an empty one by name;
 - scripts/ci-deploy.sh runs site.yml with the pinned known_hosts, the key, the vault password
-  and a deploy_who naming the CI run that the deploy lock's owner record accepts.
+  and a deploy_who naming the CI run that the deploy lock's owner record accepts;
+- over real SSH to a container with sshd (site.yml's `always` tasks only): the lock and the
+  audit line name the run, a held lock stops it, and a host whose key is not pinned is refused.
 """
 
 import json
@@ -345,3 +347,84 @@ def test_the_real_playbook_connects_only_with_the_pinned_host_keys(tmp_path, cre
         assert f"-o UserKnownHostsFile={creds}/known_hosts" in line, line
         assert f"IdentityFile=\"{creds}/ssh_key\"" in line, line
     assert "UNREACHABLE" in result.stdout
+
+
+# --- over SSH, against a host with sshd ------------------------------------------------
+
+
+@pytest.fixture
+def ssh_host(tmp_path, secrets):
+    """A bare Debian container with sshd, reached over real SSH as root with the CI key;
+    the inventory and the host's ed25519 key (the line to pin)."""
+    from conftest import IMAGE, TEST_KEY, docker
+
+    name = f"kit-ci-{os.urandom(4).hex()}"
+    docker("run", "-d", "--name", name, "--label", "fastapi-kit-test=1", IMAGE, "sleep", "infinity")
+    try:
+        public = run(["ssh-keygen", "-y", "-f", "/dev/stdin"], input=secrets["KIT_CI_SSH_KEY"] + "\n").stdout
+        setup = docker("exec", name, "sh", "-c",
+                       "ssh-keygen -A >/dev/null && mkdir -p -m 0700 /run/sshd /root/.ssh"
+                       f" && echo '{public.strip()}' > /root/.ssh/authorized_keys && /usr/sbin/sshd -e", check=False)
+        assert setup.returncode == 0, setup.stderr
+        address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout.strip()
+        host_key = " ".join(docker("exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2])
+        inventory = tmp_path / "ssh-inventory"
+        inventory.mkdir()
+        (inventory / "hosts.yml").write_text(json.dumps({"web": {"hosts": {name: {
+            "ansible_host": address, "ansible_user": "root", "base_deploy_user": "deploy",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "base_deploy_authorized_keys": [TEST_KEY]}}}}))
+        yield {"name": name, "address": address, "host_key": host_key, "inventory": inventory}
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def ssh_deploy(tmp_path, secrets, host, known_hosts, *args):
+    """ci-credentials.sh, then ci-deploy.sh with site.yml's `always` tasks only: the lock and
+    the audit line (`--tags kit-lock-only` names no task, as in tests/test_lock.py)."""
+    result, _ = credentials(tmp_path, secrets, KIT_CI_KNOWN_HOSTS=known_hosts)
+    assert result.returncode == 0, result.stderr
+    creds = result.stdout.strip()
+    return deploy(creds, {**GITHUB, "ANSIBLE_FORCE_COLOR": "0"}, "--tags", "kit-lock-only", *args,
+                  inventory=str(host["inventory"]))
+
+
+def audit_lines(host):
+    from conftest import docker
+
+    return docker("exec", host["name"], "sh", "-c", "cat /var/log/fastapi-kit/*/deploys.log", check=False).stdout
+
+
+def test_a_ci_deploy_over_ssh_takes_the_lock_and_names_the_run(tmp_path, secrets, ssh_host):
+    result = ssh_deploy(tmp_path, secrets, ssh_host, f"{ssh_host['address']} {ssh_host['host_key']}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    lines = audit_lines(ssh_host).splitlines()
+    assert lines and all(
+        l.endswith(" by=github:acme/shop/actions/runs/9876543210/attempts/2:dependabot[bot]") for l in lines), lines
+
+
+def test_a_ci_deploy_waits_for_the_lock_another_deploy_holds(tmp_path, secrets, ssh_host):
+    from conftest import docker
+
+    docker("exec", ssh_host["name"], "sh", "-c",
+           "mkdir -m 0700 /run/fastapi-kit-locks && mkdir -m 0700 /run/fastapi-kit-locks/hello_api"
+           " && echo 'deploy by alice@laptop since 2026-12-01T15:00:00Z' > /run/fastapi-kit-locks/hello_api/owner")
+    result = ssh_deploy(tmp_path, secrets, ssh_host, f"{ssh_host['address']} {ssh_host['host_key']}")
+    assert result.returncode != 0
+    assert "Another deploy holds the deploy lock" in result.stdout and "alice@laptop" in result.stdout, result.stdout
+    assert audit_lines(ssh_host) == ""
+
+
+@pytest.mark.parametrize("pinned", ["another host", "another key"])
+def test_a_host_whose_key_is_not_pinned_is_refused(tmp_path, secrets, ssh_host, pinned):
+    """Never trust on first use: a host the pinned lines do not name (the man in the middle
+    of a first connection), or one showing another key, is never logged in to."""
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    other_key = " ".join((tmp_path / "other.pub").read_text().split()[:2])
+    known = (f"203.0.113.99 {ssh_host['host_key']}" if pinned == "another host"
+             else f"{ssh_host['address']} {other_key}")
+    result = ssh_deploy(tmp_path, secrets, ssh_host, known)
+    assert result.returncode != 0
+    assert "Host key verification failed" in result.stdout, result.stdout[-3000:]
+    assert audit_lines(ssh_host) == ""
