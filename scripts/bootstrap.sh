@@ -22,7 +22,9 @@ kit_python() {
   return 1
 }
 
-stamp="$KIT_VENV/.tools-$(sha256sum requirements-tools.txt | cut -c1-16)"
+# The stamp hashes both pin files (requirements-tools.txt includes requirements-deploy.txt):
+# a change in either reinstalls.
+stamp="$KIT_VENV/.tools-$(cat requirements-tools.txt requirements-deploy.txt | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   kit_log "Installing the pinned tools into $KIT_VENV"
   if ! "$KIT_VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
