@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -181,6 +182,55 @@ def test_rolling_release_under_load_has_no_failed_request(tmp_path):
         lines = audit(c)
         assert len(lines) == audit_before[c] + 1
         assert "action=deploy" in lines[-1] and f"release={after[c]}" in lines[-1] and "result=ok" in lines[-1]
+
+
+def ci_deploy(creds_env, *args):
+    """The deploy commands of examples/ci (GitHub Actions), as that workflow runs them:
+    scripts/ci-credentials.sh, then scripts/ci-deploy.sh, on a runner with no SSH state
+    of its own (a fresh ControlPath directory: no master connection to reuse)."""
+    control = tempfile.mkdtemp(prefix="kitcp")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIT_CI_", "GITHUB_", "GITLAB_"))}
+    env.update(creds_env, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=control,
+               GITHUB_ACTIONS="true", GITHUB_REPOSITORY="acme/shop", GITHUB_RUN_ID="4242", GITHUB_RUN_ATTEMPT="1",
+               GITHUB_ACTOR="release-bot")
+    creds = subprocess.run(["bash", str(PROJECT / "scripts" / "ci-credentials.sh")], capture_output=True, text=True, env=env)
+    assert creds.returncode == 0, creds.stderr
+    try:
+        return subprocess.run(
+            ["bash", str(PROJECT / "scripts" / "ci-deploy.sh"), str(Path(INVENTORY).parent), creds.stdout.strip(), *args],
+            cwd=PROJECT, capture_output=True, text=True, env=env, timeout=1800,
+        )
+    finally:
+        shutil.rmtree(creds.stdout.strip(), ignore_errors=True)
+        shutil.rmtree(control, ignore_errors=True)
+
+
+def test_the_ci_workflow_commands_release_with_pinned_host_keys(tmp_path):
+    """Issue 16: examples/ci's commands against these hosts, over SSH as the deploy user.
+    Host keys are pinned out of band (read from the container, as from a provider's
+    console): a swapped pin is refused before anything changes, the right one releases,
+    and the audit log names the CI run."""
+    ports = {"kit-site-web1": 2231, "kit-site-web2": 2232}
+    keys = {c: " ".join(docker_exec(c, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2]) for c in ports}
+    key = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "id_ed25519").read_text()
+    secrets = {"KIT_CI_SSH_KEY": key, "KIT_CI_VAULT_PASSWORD": "not-used-by-this-inventory"}
+    src = app_copy(tmp_path, "ci", "# released by the CI workflow's commands")
+    release = ("--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
+    before, audit_before = releases_served(), {c: len(audit(c)) for c in WEB}
+
+    swapped = "\n".join(f"[127.0.0.1]:{ports[c]} {keys[other]}" for c, other in zip(ports, reversed(list(ports))))
+    refused = ci_deploy(dict(secrets, KIT_CI_KNOWN_HOSTS=swapped), *release)
+    assert refused.returncode != 0 and "Host key verification failed" in words(refused), words(refused)[-3000:]
+    assert releases_served() == before and {c: len(audit(c)) for c in WEB} == audit_before
+
+    pinned = "\n".join(f"[127.0.0.1]:{ports[c]} {keys[c]}" for c in ports)
+    run = ci_deploy(dict(secrets, KIT_CI_KNOWN_HOSTS=pinned), *release)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    after = releases_served()
+    assert len(set(after.values())) == 1 and set(after.values()).isdisjoint(before.values()), (before, after)
+    for c in WEB:
+        last = audit(c)[-1]
+        assert "by=github:acme/shop/actions/runs/4242/attempts/1:release-bot" in last and "result=ok" in last, last
 
 
 def test_broken_release_of_the_other_app_stops_the_rollout_on_the_first_host(tmp_path):
