@@ -160,30 +160,6 @@ def test_check_mode_on_a_converged_site_reports_no_change():
         assert (changed, unreachable, failed) == (0, 0, 0), run.stdout[-5000:]
 
 
-def test_rolling_release_under_load_has_no_failed_request(tmp_path):
-    before = releases_served()
-    audit_before = {c: len(audit(c)) for c in WEB}
-    notes_before, pids_before = releases_served(NOTES), notes_pids()
-    src = app_copy(tmp_path, "rollout", "# rolling release under load")
-    with Load(BOTH_APPS, path="/") as load:
-        t0 = time.monotonic()
-        # The release command: only the app tier (fastapi_app, gunicorn and the switch
-        # in nginx), of one app of the two.
-        run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
-        duration = time.monotonic() - t0
-    print(f"\nbluegreen rollout of 2 hosts (--tags app): {load.report('load')}; deploy took {duration:.1f} s")
-    assert run.returncode == 0, run.stdout[-5000:]
-    assert load.sent > 0 and load.failed == 0, load.report("bluegreen")
-    # The other app was not touched: same release, same processes.
-    assert releases_served(NOTES) == notes_before and notes_pids() == pids_before
-    after = releases_served()
-    assert len(set(after.values())) == 1 and set(after.values()).isdisjoint(before.values()), (before, after)
-    for c in WEB:
-        lines = audit(c)
-        assert len(lines) == audit_before[c] + 1
-        assert "action=deploy" in lines[-1] and f"release={after[c]}" in lines[-1] and "result=ok" in lines[-1]
-
-
 def ci_deploy(creds_env, *args):
     """The deploy commands of examples/ci (GitHub Actions), as that workflow runs them:
     scripts/ci-credentials.sh, then scripts/ci-deploy.sh, on a runner with no SSH state
@@ -205,32 +181,58 @@ def ci_deploy(creds_env, *args):
         shutil.rmtree(control, ignore_errors=True)
 
 
-def test_the_ci_workflow_commands_release_with_pinned_host_keys(tmp_path):
-    """Issue 16: examples/ci's commands against these hosts, over SSH as the deploy user.
-    Host keys are pinned out of band (read from the container, as from a provider's
-    console): a swapped pin is refused before anything changes, the right one releases,
-    and the audit log names the CI run."""
+def ci_secrets(pins="pinned"):
+    """The CI's secrets for these hosts: the deploy user's key, and each host's key pinned
+    out of band (read from the container, as from a provider's console); `swapped` pins
+    each host's port to the other host's key."""
     ports = {"kit-site-web1": 2231, "kit-site-web2": 2232}
     keys = {c: " ".join(docker_exec(c, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2]) for c in ports}
-    key = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "id_ed25519").read_text()
-    secrets = {"KIT_CI_SSH_KEY": key, "KIT_CI_VAULT_PASSWORD": "not-used-by-this-inventory"}
-    src = app_copy(tmp_path, "ci", "# released by the CI workflow's commands")
-    release = ("--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
-    before, audit_before = releases_served(), {c: len(audit(c)) for c in WEB}
+    shown = keys if pins == "pinned" else dict(zip(ports, reversed(list(keys.values()))))
+    return {
+        "KIT_CI_SSH_KEY": (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "id_ed25519").read_text(),
+        "KIT_CI_KNOWN_HOSTS": "\n".join(f"[127.0.0.1]:{ports[c]} {shown[c]}" for c in ports),
+        "KIT_CI_VAULT_PASSWORD": "not-used-by-this-inventory",
+    }
 
-    swapped = "\n".join(f"[127.0.0.1]:{ports[c]} {keys[other]}" for c, other in zip(ports, reversed(list(ports))))
-    refused = ci_deploy(dict(secrets, KIT_CI_KNOWN_HOSTS=swapped), *release)
+
+# Who the audit log names for a deploy by ci_deploy: the (made-up) GitHub Actions run.
+CI_RUN = "github:acme/shop/actions/runs/4242/attempts/1:release-bot"
+
+
+def test_the_ci_workflow_refuses_a_host_whose_key_is_not_the_pinned_one(tmp_path):
+    """Issue 16: examples/ci's commands with each host's pin swapped for the other's key:
+    refused at the first connection, before anything changes. (The rolling release
+    below goes through the same commands with the right pins.)"""
+    before, audit_before = releases_served(), {c: len(audit(c)) for c in WEB}
+    src = app_copy(tmp_path, "ci-refused", "# never released: the host keys do not match the pins")
+    refused = ci_deploy(ci_secrets("swapped"), "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
     assert refused.returncode != 0 and "Host key verification failed" in words(refused), words(refused)[-3000:]
     assert releases_served() == before and {c: len(audit(c)) for c in WEB} == audit_before
 
-    pinned = "\n".join(f"[127.0.0.1]:{ports[c]} {keys[c]}" for c in ports)
-    run = ci_deploy(dict(secrets, KIT_CI_KNOWN_HOSTS=pinned), *release)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+
+def test_rolling_release_under_load_has_no_failed_request(tmp_path):
+    before = releases_served()
+    audit_before = {c: len(audit(c)) for c in WEB}
+    notes_before, pids_before = releases_served(NOTES), notes_pids()
+    src = app_copy(tmp_path, "rollout", "# rolling release under load")
+    with Load(BOTH_APPS, path="/") as load:
+        t0 = time.monotonic()
+        # The release command: only the app tier (fastapi_app, gunicorn and the switch
+        # in nginx), of one app of the two, through examples/ci's commands (issue 16).
+        run = ci_deploy(ci_secrets(), "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
+        duration = time.monotonic() - t0
+    print(f"\nbluegreen rollout of 2 hosts (--tags app): {load.report('load')}; deploy took {duration:.1f} s")
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert load.sent > 0 and load.failed == 0, load.report("bluegreen")
+    # The other app was not touched: same release, same processes.
+    assert releases_served(NOTES) == notes_before and notes_pids() == pids_before
     after = releases_served()
     assert len(set(after.values())) == 1 and set(after.values()).isdisjoint(before.values()), (before, after)
     for c in WEB:
-        last = audit(c)[-1]
-        assert "by=github:acme/shop/actions/runs/4242/attempts/1:release-bot" in last and "result=ok" in last, last
+        lines = audit(c)
+        assert len(lines) == audit_before[c] + 1
+        assert "action=deploy" in lines[-1] and f"release={after[c]}" in lines[-1] and "result=ok" in lines[-1]
+        assert f"by={CI_RUN}" in lines[-1], lines[-1]
 
 
 def test_broken_release_of_the_other_app_stops_the_rollout_on_the_first_host(tmp_path):
