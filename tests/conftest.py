@@ -93,3 +93,50 @@ def bare_host(tmp_path_factory):
         yield host
     finally:
         docker("rm", "-f", host.name, check=False)
+
+
+def _extract_promtool(cache):
+    """Debian's promtool, from the `prometheus` package, unpacked (never installed: the
+    package would start a Prometheus service on the controller)."""
+    target = cache / "promtool"
+    program = target / "usr" / "bin" / "promtool"
+    if program.exists():
+        return program
+    target.mkdir(parents=True, exist_ok=True)
+    download = target / "deb"
+    download.mkdir(exist_ok=True)
+    subprocess.run(["apt-get", "download", "prometheus"], cwd=download, check=True, capture_output=True, text=True)
+    deb = sorted(download.glob("prometheus_*.deb"))[-1]
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True, capture_output=True, text=True)
+    assert program.exists(), f"{deb} holds no usr/bin/promtool"
+    return program
+
+
+@pytest.fixture(scope="session")
+def promtool():
+    """promtool from PATH, or extracted once from Debian's package into $KIT_CACHE_DIR/promtool/."""
+    import shutil
+
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    cache = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
+    return _extract_promtool(cache)
+
+
+def render_monitoring_template(template, dest, extra_vars=None):
+    """Render a template of the monitoring role with its defaults (and extra_vars) the way
+    the role does, through Ansible's template module on localhost."""
+    role = ROOT / "roles" / "monitoring"
+    cmd = [
+        "ansible", "localhost", "-c", "local", "-m", "ansible.builtin.template",
+        "-a", json.dumps({"src": str(role / "templates" / template), "dest": str(dest)}),
+        "-e", "@" + str(role / "defaults" / "main.yml"),
+        "-e", "@" + str(role / "vars" / "main.yml"),
+    ]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0")
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dest
