@@ -476,7 +476,7 @@ def test_app_errors_reach_the_journal_after_a_burst_of_requests(host):
     about 4 here) so that 3000 requests cross it as a busy production host crosses
     the default (10000 per 30 s, times the same factor). Since issue 15 the app writes
     an access line per request, so the burst does cross it: the instance's own limit
-    (gunicorn_log_rate_limit_burst, none by default) is what keeps the error line."""
+    (gunicorn_log_rate_limit_burst, far above it by default) is what keeps the error line."""
     unit = f"hello_api@{_live(host)}.service"
     conf = "/etc/systemd/journald.conf.d/kit-test-ratelimit.conf"
     host.check_output(f"mkdir -p /etc/systemd/journald.conf.d && printf '[Journal]\\nRateLimitIntervalSec=60s\\nRateLimitBurst=200\\n' > {conf}"
