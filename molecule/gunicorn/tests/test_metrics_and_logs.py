@@ -23,9 +23,10 @@ def _workers(host):
     return {int(p) for p in host.check_output(f"ps -o pid= --ppid {_main_pid(host)}").split()}
 
 
-def _file_pids(host, directory, prefix=""):
+def _file_pids(host, directory, kind=r"[a-z_]+"):
+    """The worker pids of the directory's files (<kind>_<pid>.db), of one kind or all."""
     names = host.file(directory).listdir()
-    return {int(m.group(1)) for m in (re.fullmatch(prefix + r"[a-z_]+_(\d+)\.db", n) for n in names) if m}
+    return {int(m.group(1)) for m in (re.fullmatch(kind + r"_(\d+)\.db", n) for n in names) if m}
 
 
 def test_instance_has_its_own_multiprocess_directory_with_its_workers_only(host):
@@ -52,17 +53,17 @@ def test_metrics_add_up_the_workers_of_the_instance(host):
 def test_child_exit_marks_a_dead_worker(host):
     directory = _metrics_dir(host)
     victim = min(_workers(host))
-    assert victim in _file_pids(host, directory, "gauge_livesum_")
+    assert victim in _file_pids(host, directory, "gauge_livesum")
     host.run(f"kill -TERM {victim}")
     for _ in range(30):
         time.sleep(0.5)
         workers = _workers(host)
-        if victim not in workers and len(workers) == 2 and _file_pids(host, directory, "gauge_livesum_") == workers:
+        if victim not in workers and len(workers) == 2 and _file_pids(host, directory, "gauge_livesum") == workers:
             break
     # Gunicorn's child_exit ran mark_process_dead: the dead worker's live gauge is gone,
     # its replacement has one; its counters stay, so that no request is uncounted.
-    assert victim not in _file_pids(host, directory, "gauge_livesum_")
-    assert _file_pids(host, directory, "gauge_livesum_") == _workers(host)
+    assert victim not in _file_pids(host, directory, "gauge_livesum")
+    assert _file_pids(host, directory, "gauge_livesum") == _workers(host)
     assert re.search(r"^http_requests_in_progress 1\.0$", _get(host, "/metrics")["body"], re.M)
 
 
