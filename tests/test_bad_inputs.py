@@ -22,6 +22,9 @@ CASES = [
     ("user-name-not-unix", {"fastapi_app_user": "9lives"}, "fastapi_app_user"),
     ("negative-workers", {"gunicorn_workers": -1}, "gunicorn_workers"),
     ("workers-not-a-number", {"gunicorn_workers": "many"}, "gunicorn_workers"),
+    ("log-format-unknown", {"gunicorn_log_format": "logfmt"}, "gunicorn_log_format"),
+    # systemd reads 0 as journald's own limit, not as none.
+    ("log-rate-limit-zero", {"gunicorn_log_rate_limit_burst": 0}, "gunicorn_log_rate_limit_burst"),
     ("keep-zero-releases", {"fastapi_app_keep_releases": 0}, "fastapi_app_keep_releases"),
     ("unknown-installer", {"fastapi_app_installer": "poetry"}, "fastapi_app_installer"),
     ("uv-version-not-a-version", {"fastapi_app_installer": "uv", "fastapi_app_uv_version": "latest"}, "fastapi_app_uv_version"),

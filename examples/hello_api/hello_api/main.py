@@ -27,10 +27,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from hello_api import __version__, settings
+from hello_api import __version__, observability, settings
 
 
 @asynccontextmanager
@@ -44,6 +44,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="hello_api", version=__version__, lifespan=lifespan)
+# The request id (X-Request-ID from nginx) in every log line and in the response, an
+# access line per request, and the request metrics /metrics shows.
+app.add_middleware(observability.RequestMiddleware)
 
 
 @app.exception_handler(settings.NotConfigured)
@@ -77,6 +80,15 @@ def index(request: Request) -> dict:
 def health() -> dict:
     """Health gate for deploys and load balancers: 200 once the app imported."""
     return {"status": "ok", "release": settings.release()}
+
+
+@app.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics of every Gunicorn worker of this instance. The kit's nginx
+    answers 404 for /metrics on the public servers; Prometheus reads it through nginx's
+    metrics listener (nginx_app_metrics_listen_address), from allowed addresses only."""
+    body, content_type = observability.metrics_body()
+    return Response(body, media_type=content_type)
 
 
 @app.websocket("/ws")
