@@ -275,8 +275,9 @@ class Cluster:
             ANSIBLE_NOCOLOR="1",
         )
 
-    def playbook(self, playbook, *args, label=None, check=True):
-        """Run a playbook of the project against the bench's hosts; returns
+    def playbook(self, playbook, *args, label=None, check=True, env=None):
+        """Run a playbook of the project against the bench's hosts, with env over
+        ansible.cfg's settings (ANSIBLE_STRATEGY=linear: plain SSH); returns
         (CompletedProcess, wall seconds). Its output goes to bench/results/logs/."""
         self.runs += 1
         label = label or Path(playbook).stem
@@ -285,7 +286,7 @@ class Cluster:
         with open(out, "w") as f:
             r = subprocess.run(
                 [str(BIN / "ansible-playbook"), "-i", str(self.dir / "hosts.yml"), str(ROOT / playbook), *args],
-                cwd=ROOT, env=self.env(), stdout=f, stderr=subprocess.STDOUT, text=True, timeout=1800,
+                cwd=ROOT, env={**self.env(), **(env or {})}, stdout=f, stderr=subprocess.STDOUT, text=True, timeout=1800,
             )  # fmt: skip
         seconds = time.monotonic() - t0
         r.output = out.read_text()
