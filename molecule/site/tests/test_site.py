@@ -498,7 +498,7 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
     src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_HOST_KEY_CHECKING="False")
     first = subprocess.Popen(
-        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}"],
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     try:
@@ -527,7 +527,7 @@ def test_restart_strategy_under_load_is_recorded(tmp_path):
     src = app_copy(tmp_path, "restart", "# restart strategy")
     with Load(TARGETS) as load:
         t0 = time.monotonic()
-        run = playbook("site.yml", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_strategy=restart")
+        run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}", "-e", "gunicorn_strategy=restart")
         duration = time.monotonic() - t0
     print(f"\nrestart strategy rollout of 2 hosts: {load.report('load')}; deploy took {duration:.1f} s")
     assert run.returncode == 0, run.stdout[-5000:]
