@@ -20,12 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kitbench  # noqa: E402
-from kitbench import Cluster, app_copy, log, table  # noqa: E402
+from kitbench import PLAIN_SSH, Cluster, app_copy, log, table  # noqa: E402
 
 NEW_DEPENDENCY = "itsdangerous==2.2.0"
 SECOND_DEPENDENCY = "blinker==1.9.0"
-# ansible.cfg's strategy is Mitogen's; this is the one variable back to plain SSH.
-PLAIN_SSH = {"ANSIBLE_STRATEGY": "linear"}
 
 
 def changed(output):

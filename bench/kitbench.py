@@ -25,6 +25,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "fastapi-kit"))
 BIN = Path(sys.executable).parent
+# ansible.cfg runs Mitogen's strategy; this one variable runs the plain SSH connection.
+# The bench's own plays (prepare, pebble, cleanup) use it: they reach the pebble
+# container through `docker exec`, which Mitogen does not carry.
+PLAIN_SSH = {"ANSIBLE_STRATEGY": "linear"}
 RESULTS = ROOT / "bench" / "results"
 APP = "hello_api"
 
@@ -160,7 +164,7 @@ class Cluster:
     def __exit__(self, *exc):
         # Hand new packages back to the shared apt cache, then remove everything.
         if self.runs:
-            self.playbook(ROOT / "molecule" / "shared" / "cleanup.yml", label="cleanup", check=False)
+            self.playbook(ROOT / "molecule" / "shared" / "cleanup.yml", label="cleanup", check=False, env=PLAIN_SSH)
         self.destroy()
         return False
 
@@ -298,9 +302,9 @@ class Cluster:
         """Seed each host's apt archive from the shared cache (no download, which
         would measure the mirror), and start pebble when the bench has one."""
         log("Preparing the hosts (apt cache seed" + (", pebble)" if self.pebble else ")"))
-        self.playbook(ROOT / "bench" / "prepare.yml", label="prepare")
+        self.playbook(ROOT / "bench" / "prepare.yml", label="prepare", env=PLAIN_SSH)
         if self.pebble:
-            self.playbook(ROOT / "molecule" / "shared" / "pebble.yml", label="pebble")
+            self.playbook(ROOT / "molecule" / "shared" / "pebble.yml", label="pebble", env=PLAIN_SSH)
 
 
 def live_instance(cluster, web):
