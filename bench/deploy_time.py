@@ -60,7 +60,6 @@ def measure(hosts, tmp, with_uv):
         run("c", "new release, code only", *app, source=app_copy(tmp, f"c{hosts}"))
         if with_uv:
             run("c ssh", "new release, code only, plain SSH", *app, source=app_copy(tmp, f"cssh{hosts}"), env=PLAIN_SSH)
-        if with_uv:
             run("c full", "new release, code only, whole site.yml", source=app_copy(tmp, f"cfull{hosts}"))
         deps = app_copy(tmp, f"d{hosts}", requirements_extra=NEW_DEPENDENCY)
         run("d", "new release, new dependency", *app, source=deps)
