@@ -60,3 +60,33 @@ def test_the_readme_documents_every_concern_tag():
     readme = (ROOT / "README.md").read_text()
     missing = [t for t in site_base_tags() - {"base"} if t.removeprefix("base_") not in readme]
     assert not missing, missing
+
+
+# The roles site.yml includes once per host (not per app), each under its own tag.
+HOST_ROLES = {"python", "node_exporter", "postgresql", "redis", "backup", "monitoring"}
+
+
+def role_includes(tasks):
+    """Every include_role task in a list of tasks, blocks and rescues included."""
+    for task in tasks or []:
+        if "ansible.builtin.include_role" in task:
+            yield task
+        for key in ("block", "rescue", "always"):
+            yield from role_includes(task.get(key))
+
+
+def test_site_yml_includes_each_host_role_under_its_own_tag_with_its_tasks_always():
+    """What the site scenario's tag runs show for base and the app tier holds for the
+    host roles: `--tags <role>` selects the include, and the include applies `always` to
+    the role's tasks, so that all of them run (and no other role's)."""
+    site = yaml.safe_load((ROOT / "site.yml").read_text())
+    seen = set()
+    for play in site:
+        for task in role_includes(play.get("tasks")):
+            name = task["ansible.builtin.include_role"]["name"]
+            if name not in HOST_ROLES:
+                continue
+            seen.add(name)
+            assert task.get("tags") == [name], (play["name"], task["name"], task.get("tags"))
+            assert task["ansible.builtin.include_role"].get("apply") == {"tags": ["always"]}, (play["name"], task["name"])
+    assert seen == HOST_ROLES, HOST_ROLES - seen
