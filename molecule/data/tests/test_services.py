@@ -32,7 +32,9 @@ def docker_exec(container, *cmd, timeout=120):
 
 
 def playbook(path, *args):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    # Not into the scenario's -vvv log, which test_data.py reads for the converge's own lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("ANSIBLE_LOG_PATH", "ANSIBLE_LOG_VERBOSITY")}
+    env.update(ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(["ansible-playbook", "-i", INVENTORY, str(PROJECT / path), *args],
                           cwd=PROJECT, capture_output=True, text=True, env=env, timeout=1200)
 
