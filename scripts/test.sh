@@ -84,7 +84,7 @@ run_job() {
   # run_job JOB: a scenario on a release (SCENARIO@DISTRO), or `pytest`.
   if [ "$1" = pytest ]; then
     # Two workers: most of a case's time is ansible-playbook starting and waiting on a container.
-    pytest -p no:cacheprovider -n 2 tests >"$logdir/pytest.log" 2>&1
+    pytest -p no:cacheprovider -n 2 --durations=40 tests >"$logdir/pytest.log" 2>&1
   else
     KIT_DISTRO="${1#*@}" KIT_IMAGE="$(kit_image "${1#*@}")" \
       molecule test --scenario-name "${1%@*}" >"$logdir/molecule-$1.log" 2>&1
