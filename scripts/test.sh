@@ -57,6 +57,8 @@ fi
 # multi-host scenarios start first, then pytest, so that the others fill the
 # other lanes and no lane is left with a long job at the end.
 scenarios="${KIT_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}"
+# One line, names between spaces: the tests below match " name " in it.
+scenarios="${scenarios//$'\n'/ }"
 # The multi-host scenarios, slowest first: they run on KIT_SITE_DISTROS only.
 multi_host="site data"
 queue=()
