@@ -51,8 +51,7 @@ fi
 
 # Molecule scenarios, each on its releases, and the pytest tests, KIT_JOBS at a
 # time (default 3): most of their time is apt, pip and systemd waiting, so three
-# share two cores (each job passed so in the README's fresh-clone run; its whole time is
-# not measured yet). A scenario's
+# share two cores (README, Tests: what a fresh-clone run took). A scenario's
 # container names are fixed, so its two releases never run at once. The slow
 # multi-host scenarios start first, then pytest, so that the others fill the
 # other lanes and no lane is left with a long job at the end.
