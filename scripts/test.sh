@@ -68,7 +68,7 @@ for m in $multi_host; do
 done
 # pytest runs with every scenario, not with a subset (KIT_SCENARIOS).
 [ -z "${KIT_SCENARIOS:-}" ] && queue+=("pytest")
-# The role scenarios, slowest first (as measured in CI), each on every release in turn:
+# The role scenarios, slowest first (as the fresh-clone runs measured them), each on every release in turn:
 # a scenario's second release waits for its first, and the other lanes take the next
 # scenario meanwhile, so that the last jobs to start are the short ones.
 slowest_first="fastapi_app bootstrap certbot gunicorn nginx base monitoring node_exporter python"
