@@ -59,6 +59,9 @@ def install_guide_setup(cluster):
             f"""
             cat > /etc/systemd/system/guide.service <<'UNIT'
 {unit}UNIT
+            live="$(readlink /srv/{APP}/slots/.live)"
+            env_file="$(systemctl show -p EnvironmentFiles --value "{APP}@$live.service" | cut -d' ' -f1)"
+            install -m 0640 -o root -g {APP} "$env_file" /srv/{APP}/guide.env
             cat > /etc/nginx/sites-enabled/guide.conf <<'SITE'
 {site}SITE
             systemctl daemon-reload
