@@ -17,6 +17,7 @@ def test_the_list_of_per_app_settings_matches_the_roles():
     for name in ("vars/main.yml",):
         for path in (ROOT / "roles").glob(f"*/{name}"):
             read |= set(re.findall(r"kit_app\.([a-z_]+)", path.read_text()))
-    # Of the switches, site.yml reads `state` itself; fastapi_app's remove phase reads `purge_data`.
-    assert set(listed["_kit_app_switches"]) == {"state", "purge_data"}
+    # Of the switches, site.yml reads `state` itself, playbooks/vars/monitoring.yml `metrics`;
+    # fastapi_app's remove phase reads `purge_data`.
+    assert set(listed["_kit_app_switches"]) == {"state", "purge_data", "metrics"}
     assert read - {"name"} == set(listed["_kit_app_settings"]) | set(listed["_kit_app_merged_settings"]) | {"purge_data"}

@@ -80,6 +80,7 @@ CASES = [
     ("apps-state-unknown", {"apps": [{"name": "hello_api"}, {"name": "notes_api", "state": "gone"}]}, "apps[1].state"),
     ("apps-purge-data-not-a-boolean", {"apps": [{"name": "notes_api", "state": "absent", "purge_data": "all of it"}]},
      "apps[0].purge_data"),
+    ("apps-metrics-not-a-boolean", {"apps": [{"name": "hello_api", "metrics": "sometimes"}]}, "apps[0].metrics"),
     # An absent app's name is still checked: removing it removes its user.
     ("apps-absent-name-is-a-system-user", {"apps": [{"name": "hello_api"}, {"name": "www-data", "state": "absent"}]}, "apps[1].name"),
 ]
