@@ -66,8 +66,10 @@ def bench_releases():
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 
 # The site scenario's settings for hosts named webN.kit.test with certificates from pebble.
+# webN is what follows the container name's last dash, as in Cluster.server_name: a bench's
+# name may hold a digit or a dash (deploy2, fleet-one).
 PEBBLE_VARS = {
-    "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-[a-z_]+-', '') }}.kit.test"],
+    "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-.+-', '') }}.kit.test"],
     "certbot_domains": "{{ nginx_server_names }}",
     "certbot_email": "ops@kit.test",
     "certbot_environment": "custom",
@@ -75,7 +77,7 @@ PEBBLE_VARS = {
 }
 # Without pebble: nginx's self-signed placeholder certificate for webN.kit.test.
 PLACEHOLDER_VARS = {
-    "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-[a-z_]+-', '') }}.kit.test"],
+    "nginx_server_names": ["{{ inventory_hostname | regex_replace('^kit-bench-.+-', '') }}.kit.test"],
     "certbot_domains": [],
 }
 # Trust the controller's extra CA certificates, as the test hosts and the local VPS do.
@@ -96,7 +98,8 @@ def _stop_on_sigterm():
 
 
 # Each bench has its own ports, so that two can run side by side (not while measuring).
-PORT_BLOCKS = {"zero": 0, "deploy1": 1, "deploy2": 2, "serving": 3, "hardening": 4, "tls": 5}
+# A block holds 10 hosts; the fleet's comes last, so that it can hold more.
+PORT_BLOCKS = {"zero": 0, "deploy1": 1, "deploy2": 2, "serving": 3, "hardening": 4, "tls": 5, "fleet-one": 6, "fleet": 10}
 
 
 class Cluster:
@@ -346,6 +349,11 @@ def machine():
     except OSError:
         pass
     return f"{cores} cores{f' ({model})' if model else ''}, {mem_kb / 1024 / 1024:.0f} GiB memory, {platform.system()} {platform.release()}"
+
+
+def top_errors(load, n=3):
+    """A load's most frequent errors, with their counts."""
+    return "; ".join(f"{count}× {e}" for e, count in sorted(load.errors.items(), key=lambda x: -x[1])[:n]) or "-"
 
 
 def table(headers, rows):

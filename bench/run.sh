@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Run one benchmark from a fresh clone: sets up what it needs (the pinned tools, the
 # Docker engine, the test image), then runs bench/<name>.py with the kit's venv.
-#   bash bench/run.sh zero_downtime|deploy_time|serving|hardening|tls [args]
+#   bash bench/run.sh zero_downtime|deploy_time|serving|hardening|tls|fleet [args]
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
 cd "$KIT_ROOT"
 
-name="${1:?usage: bench/run.sh zero_downtime|deploy_time|serving|hardening|tls [args]}"
+name="${1:?usage: bench/run.sh zero_downtime|deploy_time|serving|hardening|tls|fleet [args]}"
 shift
 case "$name" in
-  zero_downtime | deploy_time | serving | hardening | tls) ;;
+  zero_downtime | deploy_time | serving | hardening | tls | fleet) ;;
   *)
-    echo "bench/run.sh: unknown benchmark '$name' (zero_downtime, deploy_time, serving, hardening, tls)" >&2
+    echo "bench/run.sh: unknown benchmark '$name' (zero_downtime, deploy_time, serving, hardening, tls, fleet)" >&2
     exit 2
     ;;
 esac

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kitbench  # noqa: E402
-from kitbench import APP, Cluster, app_copy, log, table  # noqa: E402
+from kitbench import APP, Cluster, app_copy, log, table, top_errors  # noqa: E402
 from loadgen import Load  # noqa: E402
 
 RATE = 300
@@ -33,8 +33,7 @@ def under_load(cluster, label, action, name=None):
         t0 = time.monotonic()
         action()
         took = time.monotonic() - t0
-    errors = "; ".join(f"{n}× {e}" for e, n in sorted(load.errors.items(), key=lambda x: -x[1])[:3])
-    return [label, load.sent, load.failed, f"{100 * load.failed / max(load.sent, 1):.2f} %", load.retried, f"{took:.0f} s", errors or "-"]
+    return [label, load.sent, load.failed, f"{100 * load.failed / max(load.sent, 1):.2f} %", load.retried, f"{took:.0f} s", top_errors(load)]
 
 
 def install_guide_setup(cluster):
