@@ -25,8 +25,11 @@ INVENTORY = {
                  "apps": [{"name": "hello_api", "nginx_server_names": ["hello.example.com"]}]},
         "web3": {"test_ipv4": "10.0.0.12", "nginx_exporter_enabled": False, "nginx_server_names": ["web3.example.com"]},
     }},
-    "db": {"hosts": {"db1": {"test_ipv4": "10.0.0.20", "node_exporter_listen_address": "127.0.0.1:9200"}}},
-    "backup": {"hosts": {"db1": {}, "store1": {"test_ipv4": "10.0.0.30"}}},
+    # The gathered address wins over ansible_host; store1 was not reached (no facts): its
+    # ansible_host, an IPv4 address, stands in.
+    "db": {"hosts": {"db1": {"ansible_host": "db1.example.com", "test_ipv4": "10.0.0.20",
+                             "node_exporter_listen_address": "127.0.0.1:9200"}}},
+    "backup": {"hosts": {"db1": {}, "store1": {"ansible_host": "10.0.0.30"}}},
     "monitoring": {"hosts": {"mon1": {"test_ipv4": "10.0.0.40", "node_exporter_collectors_enabled": ["processes"]}}},
 }
 
