@@ -492,12 +492,17 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
     audit_before = {c: len(audit(c)) for c in WEB}
     src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_HOST_KEY_CHECKING="False")
-    first = subprocess.Popen(
-        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}"],
-        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+    # Its output goes to a file: a pipe nobody reads while the test waits fills up (64 KiB)
+    # and stops the run before it takes the lock.
+    first_log = tmp_path / "first.log"
+    with open(first_log, "w") as log:
+        first = subprocess.Popen(
+            ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "--tags", "app", "-e", f"app={APP}", "-e",
+             f"fastapi_app_local_path={src}"],
+            cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
+        )
     try:
-        for _ in range(300):
+        for _ in range(600):
             if docker_exec("kit-site-web1", "test", "-d", f"/run/fastapi-kit-locks/{APP}").returncode == 0:
                 break
             time.sleep(0.5)
@@ -505,7 +510,8 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
             pytest.fail("the first deploy never took the lock")
         second = playbook("site.yml")
     finally:
-        out, _ = first.communicate(timeout=1800)
+        first.wait(timeout=1800)
+        out = first_log.read_text()
     assert second.returncode != 0
     refusal = words(second)
     assert "Another deploy holds the deploy lock" in refusal
