@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""What the monitoring scenario watches, one mode per unit:
+"""Test doubles of the monitoring and site scenarios, one mode per unit (the site
+scenario runs only the webhook):
   health PORT CERT KEY   an HTTPS /health (the probe target)
   metrics PORT           app and nginx metrics of the names the kit's exporters use
                          (a test double: the app and nginx exporters come with their roles)
