@@ -8,12 +8,16 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from alerting import alerts_in, seconds as _seconds, wait as _wait  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 # Prometheus's port, published on the controller's loopback (molecule.yml).
@@ -30,29 +34,9 @@ def _api(path, **params):
         return json.loads(r.read())["data"]
 
 
-def _seconds(duration):
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d)", duration))
-
-
 def _alerts_received(host, alertname, status="firing", since=0.0):
     """Alerts of `alertname` in `status` among the webhook's POST bodies (after line `since`)."""
-    out = host.run("cat %s", WEBHOOK_FILE)
-    found = []
-    for line in out.stdout.splitlines()[int(since):]:
-        body = json.loads(line)
-        found += [a for a in body["alerts"] if a["labels"]["alertname"] == alertname and a["status"] == status]
-    return found
-
-
-def _wait(predicate, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+    return alerts_in(host.run("cat %s", WEBHOOK_FILE).stdout, alertname, status, since)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import testinfra.utils.ansible_runner
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "shared"))
 import kithttp  # noqa: E402
+from alerting import alerts_in, seconds as _seconds, wait as _wait  # noqa: E402
 from test_site import INVENTORY, NOTES, WEB, docker_exec  # noqa: E402
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("web")
@@ -39,28 +40,9 @@ def _api(path, **params):
     return json.loads(r.stdout)["data"]
 
 
-def _seconds(duration):
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d)", duration))
-
-
 def _alerts_received(alertname, status="firing", since=0):
     """Alerts of `alertname` in `status` among the webhook's POST bodies (after line `since`)."""
-    lines = docker_exec(MON, "cat", WEBHOOK_FILE).stdout.splitlines()
-    found = []
-    for line in lines[since:]:
-        found += [a for a in json.loads(line)["alerts"] if a["labels"]["alertname"] == alertname and a["status"] == status]
-    return found
-
-
-def _wait(predicate, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+    return alerts_in(docker_exec(MON, "cat", WEBHOOK_FILE).stdout, alertname, status, since)
 
 
 def _address(container):
