@@ -287,15 +287,12 @@ def test_the_load_check_passes_on_a_healthy_deploy(tmp_path):
 
 def test_the_load_check_fails_clearly_on_an_app_made_slow_by_a_setting(tmp_path):
     """HELLO_RESPONSE_DELAY_MS (the app's setting, through fastapi_app_env) at 400 ms:
-    the p95 bound of 300 ms fails the run, naming the bound."""
+    the p95 bound of 300 ms fails the run, naming the bound. The scenario's last test:
+    the slow release stays (no release back, which only cost the slowest scenario time)."""
     slow = playbook("site.yml", "--tags", "app", "-e", "kit_test_delay_ms=400")
     assert slow.returncode == 0, words(slow)[-3000:]
-    try:
-        run = loadcheck(tmp_path, "-e", "loadcheck_max_p95_ms=300")
-        said = words(run)
-        assert run.returncode != 0, said[-3000:]
-        assert "The load check of hello_api failed" in said, said[-3000:]
-        assert "is above loadcheck_max_p95_ms 300 ms" in said, said[-3000:]
-    finally:
-        back = playbook("site.yml", "--tags", "app")
-        assert back.returncode == 0, words(back)[-3000:]
+    run = loadcheck(tmp_path, "-e", "loadcheck_max_p95_ms=300")
+    said = words(run)
+    assert run.returncode != 0, said[-3000:]
+    assert "The load check of hello_api failed" in said, said[-3000:]
+    assert "is above loadcheck_max_p95_ms 300 ms" in said, said[-3000:]
