@@ -102,7 +102,7 @@ reap() {
       name="$(log_of "$job")"
       if [ "$rc" = 0 ]; then
         passed+=("$name")
-        kit_log "$name passed in $((SECONDS - start_of[$job])) s"
+        kit_log "$name passed in $((SECONDS - start_of[$job])) s ($(tail -1 "$logdir/$name.log" | sed 's/^controller //'))"
       else
         failed+=("$name")
         tail -60 "$logdir/$name.log"
@@ -135,7 +135,14 @@ while [ "${#queue[@]}" -gt 0 ]; do
     continue
   fi
   kit_log "$(log_of "$next") started (log: $logdir/$(log_of "$next").log)"
-  run_job "$next" &
+  # The job, then the processor time it and its children took on the controller (bash's
+  # `times`: user and system; what runs in the containers is not counted), in its log.
+  {
+    run_job "$next"
+    rc=$?
+    times | tail -1 | sed 's/^/controller processor time (user, system): /' >>"$logdir/$(log_of "$next").log"
+    exit "$rc"
+  } &
   pid_of[$next]=$!
   start_of[$next]=$SECONDS
 done
