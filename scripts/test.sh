@@ -102,7 +102,7 @@ reap() {
       name="$(log_of "$job")"
       if [ "$rc" = 0 ]; then
         passed+=("$name")
-        kit_log "$name passed in $((SECONDS - start_of[$job])) s ($(tail -1 "$logdir/$name.log" | sed 's/^controller //'))"
+        kit_log "$name passed in $((SECONDS - start_of[$job])) s (controller processor time, user and system: $(tail -1 "$logdir/$name.times" 2>/dev/null))"
       else
         failed+=("$name")
         tail -60 "$logdir/$name.log"
@@ -136,11 +136,12 @@ while [ "${#queue[@]}" -gt 0 ]; do
   fi
   kit_log "$(log_of "$next") started (log: $logdir/$(log_of "$next").log)"
   # The job, then the processor time it and its children took on the controller (bash's
-  # `times`: user and system; what runs in the containers is not counted), in its log.
+  # `times`, run in this shell: in a pipe it would count nothing; what runs in the
+  # containers is not counted), kept next to its log.
   {
     run_job "$next"
     rc=$?
-    times | tail -1 | sed 's/^/controller processor time (user, system): /' >>"$logdir/$(log_of "$next").log"
+    times >"$logdir/$(log_of "$next").times"
     exit "$rc"
   } &
   pid_of[$next]=$!
