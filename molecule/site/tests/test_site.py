@@ -492,18 +492,25 @@ def test_each_documented_tag_selects_what_it_says_through_site_yml(tmp_path):
 
 
 def test_second_deploy_fails_on_the_lock(tmp_path):
+    """A release on web1 holds the lock (its pre-switch command waits for the test's word);
+    meanwhile a second deploy of the site is refused at web1, naming the holder, and
+    changes nothing on either host."""
     audit_before = {c: len(audit(c)) for c in WEB}
     src = app_copy(tmp_path, "locked", "# deploy that holds the lock")
+    go = f"/srv/{APP}/shared/kit-test-go"
+    docker_exec("kit-site-web1", "rm", "-f", go)
+    # Bounded: without the word, it gives up after 15 minutes and the release fails.
+    hold = f'sh -c "for i in $(seq 900); do [ -e {go} ] && exit 0; sleep 1; done; exit 1"'
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_HOST_KEY_CHECKING="False")
     # Its output goes to a file: a pipe nobody reads while the test waits fills up (64 KiB)
     # and stops the run before it takes the lock.
     first_log = tmp_path / "first.log"
     with open(first_log, "w") as log:
         first = subprocess.Popen(
-            # web1 only: the second run meets web1 first (serial), and web2's release
-            # would only add to the slowest scenario's time.
+            # web1 only: the second run meets web1 first (serial).
             ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"), "--tags", "app", "-e", f"app={APP}", "-e",
-             f"fastapi_app_local_path={src}", "--limit", "kit-site-web1"],
+             f"fastapi_app_local_path={src}", "-e", json.dumps({"fastapi_app_pre_switch_commands": [hold]}),
+             "--limit", "kit-site-web1"],
             cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
         )
     try:
@@ -515,8 +522,10 @@ def test_second_deploy_fails_on_the_lock(tmp_path):
             pytest.fail("the first deploy never took the lock")
         second = playbook("site.yml")
     finally:
+        docker_exec("kit-site-web1", "touch", go)
         first.wait(timeout=1800)
         out = first_log.read_text()
+        docker_exec("kit-site-web1", "rm", "-f", go)
     assert second.returncode != 0
     refusal = words(second)
     assert "Another deploy holds the deploy lock" in refusal
