@@ -560,7 +560,8 @@ def test_removing_an_app_under_load_keeps_the_other_serving_and_its_data(tmp_pat
     """notes_api marked `state: absent` in the inventory: its units, nginx site, certificate,
     releases, users, lock and log go from both hosts while hello_api serves under load
     (a checked reload of nginx, not a restart); its data in shared/ stays; a second run
-    changes nothing."""
+    changes nothing. Both through the release command (--tags app), which removes an app
+    whole (playbooks/tasks/remove_app.yml)."""
     lineage = {c: NOTES[c][0] for c in NOTES}  # certbot_cert_name: the first of certbot_domains
     hello_files = ["/etc/nginx/sites-available/hello_api.conf", "/etc/nginx/conf.d/hello_api-upstream.conf"]
     before = {}
@@ -587,7 +588,7 @@ def test_removing_an_app_under_load_keeps_the_other_serving_and_its_data(tmp_pat
     extra.write_text(json.dumps({"apps": apps}))
     with Load(TARGETS) as load:
         t0 = time.monotonic()
-        run = playbook("site.yml", "-e", f"@{extra}", "-e", "app=notes_api")
+        run = playbook("site.yml", "--tags", "app", "-e", f"@{extra}", "-e", "app=notes_api")
         duration = time.monotonic() - t0
     print(f"\nremoval of notes_api from 2 hosts: {load.report('load')}; it took {duration:.1f} s")
     assert run.returncode == 0, run.stdout[-5000:]
@@ -616,7 +617,7 @@ def test_removing_an_app_under_load_keeps_the_other_serving_and_its_data(tmp_pat
         with pytest.raises((OSError, AssertionError, http.client.HTTPException)):
             get_json(*NOTES[c])
     # Removing an app that is not there changes nothing.
-    again = playbook("site.yml", "-e", f"@{extra}", "-e", "app=notes_api")
+    again = playbook("site.yml", "--tags", "app", "-e", f"@{extra}", "-e", "app=notes_api")
     assert again.returncode == 0, again.stdout[-5000:]
     for c in WEB:
         ok, changed, unreachable, failed = recap(again.stdout, c)
