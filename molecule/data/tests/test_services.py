@@ -287,8 +287,8 @@ def test_the_load_check_passes_on_a_healthy_deploy(tmp_path):
 
 def test_the_load_check_fails_clearly_on_an_app_made_slow_by_a_setting(tmp_path):
     """HELLO_RESPONSE_DELAY_MS (the app's setting, through fastapi_app_env) at 400 ms:
-    the p95 bound of 300 ms fails the run, naming the bound. The scenario's last test:
-    the slow release stays (no release back, which only cost the slowest scenario time)."""
+    the p95 bound of 300 ms fails the run, naming the bound. The scenario's last test: the
+    slow release stays (releasing the app again would only cost time; no test follows)."""
     slow = playbook("site.yml", "--tags", "app", "-e", "kit_test_delay_ms=400")
     assert slow.returncode == 0, words(slow)[-3000:]
     run = loadcheck(tmp_path, "-e", "loadcheck_max_p95_ms=300")
