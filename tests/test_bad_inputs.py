@@ -56,6 +56,9 @@ CASES = [
     ("instance-name-bad", {"gunicorn_instance": "Blue Green"}, "gunicorn_instance"),
     ("log-level-unknown", {"gunicorn_log_level": "loud"}, "gunicorn_log_level"),
     ("timeout-zero", {"gunicorn_timeout": 0}, "gunicorn_timeout"),
+    ("server-unknown", {"gunicorn_server": "hypercorn"}, "gunicorn_server"),
+    ("uvicorn-with-gunicorn-settings", {"gunicorn_server": "uvicorn", "gunicorn_extra_settings": {"limit_request_line": 8190}},
+     "gunicorn_extra_settings"),
     ("python-package-bad", {"python_extra_packages": ["libpq5; rm -rf /"]}, "python_extra_packages"),
     ("ca-cert-not-pem", {"base_ca_certificates": [{"name": "corp", "content": "not a certificate"}]}, "base_ca_certificates"),
     # Several apps on one host (issue 12): what no single role can see.

@@ -151,6 +151,21 @@ def test_second_app_answers_on_its_own_name_and_keeps_its_data_in_shared(host):
 # The cluster ----------------------------------------------------------------
 
 
+def test_each_host_runs_its_app_server():
+    """web2's apps run under gunicorn_server: uvicorn (molecule.yml), web1's under Gunicorn:
+    the releases, the rollback and the reboot under load below go through both servers."""
+    for container, server in (("kit-site-web1", "gunicorn"), ("kit-site-web2", "uvicorn")):
+        for app in (APP, "notes_api"):
+            live = docker_exec(container, "readlink", f"/srv/{app}/slots/.live").stdout.strip()
+            pid = docker_exec(container, "systemctl", "show", "-p", "MainPID", "--value", f"{app}@{live}.service").stdout.strip()
+            cmdline = docker_exec(container, "cat", f"/proc/{pid}/cmdline").stdout.replace("\0", " ")
+            assert f"/venv/bin/{server} " in cmdline, (container, app, cmdline)
+            # uvicorn's workers are multiprocessing's spawned children (beside its resource tracker).
+            only_workers = ["-f", "spawn_main"] if server == "uvicorn" else []
+            workers = docker_exec(container, "pgrep", "-c", "-P", pid, *only_workers).stdout.strip()
+            assert workers == "2", (container, app, workers)
+
+
 def test_check_mode_on_a_converged_site_reports_no_change():
     """Right after converge and idempotence, before the tests below deploy other sources.
     One web host (the two are alike): the monitoring host's role has its own scenario's
