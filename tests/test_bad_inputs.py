@@ -95,6 +95,20 @@ def test_bad_input_fails_before_any_change(bare_host, extra_vars, variable):
     assert bare_host.run("getent", "passwd", "hello_api").returncode != 0
 
 
+def test_the_release_command_checks_the_apps_roles_only(bare_host):
+    """`--tags app` runs only the apps' roles: it still stops at a bad value of theirs,
+    before any change, but no longer at one of a host role it leaves alone (base's)."""
+    bad = {"gunicorn_workers": "many", "base_timezone": "Mars Olympus"}
+    # The whole site.yml checks the host's roles first, and stops at base's value.
+    bare_host.assert_fails_before_any_change(bad, "base_timezone", ["/srv/hello_api"])
+    result = bare_host.playbook("site.yml", bad, "--tags", "app")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "gunicorn_workers" in output, output
+    assert "base_timezone" not in output, output
+    assert "PLAY [Deploy the FastAPI app tier]" not in output, output
+    assert bare_host.run("test", "-e", "/srv/hello_api").returncode != 0
+
+
 def test_good_input_passes_the_validation_play(bare_host):
     """The same checks accept the defaults (only the validation play runs here)."""
     result = bare_host.playbook("site.yml", None, "--check", "--tags", "never")
