@@ -21,7 +21,7 @@ lint: setup
 image:
 	KIT_REBUILD_IMAGE=1 bash scripts/build-image.sh "$${KIT_DISTRO:-debian13}"
 
-# Benchmarks: each prints one table (bench/README.md says what they measure).
+# Benchmarks: each prints its tables (the README's Benchmarks section says what they measure).
 bench: bench-zero-downtime bench-deploy-time bench-serving bench-hardening bench-tls
 
 bench-zero-downtime:
