@@ -214,7 +214,6 @@ def main():
             out.append("")
             out.append(table(["workers", "nginx's requests/s as a share of the direct socket's"], ratios))
             out.append("")
-            out.append("")
             out.append(f"App servers, each through nginx with TLS, {server_workers} worker processes:")
             out.append("")
             out.append(table(["app server", "requests/s", "p99 latency", "requests", "errors"], server_rows))
