@@ -150,14 +150,19 @@ def check_server(c, web, cmdline):
     )
 
 
+def worker_count(c, web, live):
+    """The worker processes of the app's live instance (Gunicorn's children)."""
+    main_pid = c.exec(web, f"systemctl show -p MainPID --value {APP}@{live}.service").stdout.strip()
+    return int(c.exec(web, f"pgrep -c -P {main_pid}").stdout.strip())
+
+
 def compare_servers(c, web, tmp):
     """Each app server through nginx with TLS; returns the table's rows and the worker count."""
     source = ["-e", f"fastapi_app_local_path={app_copy(tmp, 'servers', requirements_extra=OTHER_SERVERS)}"]
     log("site.yml --tags app: a release of the example with Hypercorn and Granian in its venv")
     c.playbook("site.yml", "--tags", "app", *source, label="servers-release")
     live = live_instance(c, web)
-    main_pid = c.exec(web, f"systemctl show -p MainPID --value {APP}@{live}.service").stdout.strip()
-    workers = int(c.exec(web, f"pgrep -c -P {main_pid}").stdout.strip())
+    workers = worker_count(c, web, live)
     venv = f"/srv/{APP}/slots/{live}/venv/bin"
     rows = []
 
@@ -197,9 +202,7 @@ def main():
                         server_rows, server_workers = compare_servers(c, web, tmp)
                     log("site.yml with one Gunicorn worker")
                     c.playbook("site.yml", *args, label="one-worker")
-                live = open_direct_socket(c, web)
-                main_pid = c.exec(web, f"systemctl show -p MainPID --value {APP}@{live}.service").stdout.strip()
-                procs = int(c.exec(web, f"pgrep -c -P {main_pid}").stdout.strip())
+                procs = worker_count(c, web, open_direct_socket(c, web))
                 figures = {}
                 for path, url, host in (
                     ("nginx, TLS", f"https://{name}/", None),
