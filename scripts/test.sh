@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, lint, the Molecule scenarios (the role scenarios on each release of KIT_DISTROS),
-# the pytest tests. Ends with one summary line and exits non-zero when anything failed.
+# The whole test suite: set-up, lint, the Molecule scenarios (the role scenarios on each
+# release of KIT_DISTROS), the pytest tests. Ends with one summary line and exits non-zero
+# when anything failed.
 #   KIT_DISTROS="debian13"           releases the role scenarios run on (default: Debian 13;
 #                                    "debian13 debian12" for both)
 #   KIT_SITE_DISTROS="debian13"      releases the slow multi-host scenarios (site, data)
