@@ -106,6 +106,30 @@ def test_local_release_beyond_the_number_to_keep_was_removed(host):
     assert not host.file(f"{ROOT}/releases/{first}").exists
 
 
+def test_releases_of_the_same_requirements_share_one_venv(host):
+    """Issue 16: a release whose venv only the index fills (requirements.txt, the server
+    packages) links the venv of the same build inputs and requirements under venvs/,
+    built once (build.yml); a venv no release links is gone (cleanup.yml). A pypi
+    release's venv holds the app: it is the release's own."""
+    releases = host.check_output(f"ls {ROOT}/releases").split()
+    assert len(releases) >= 2, releases
+    if _source(host) == "pypi":
+        for r in releases:
+            assert host.file(f"{ROOT}/releases/{r}/venv").is_directory, r
+        return
+    links = {r: host.check_output(f"readlink {ROOT}/releases/{r}/venv") for r in releases}
+    assert all(re.fullmatch(rf"{ROOT}/venvs/[0-9a-f]{{24}}", v) for v in links.values()), links
+    for venv in set(links.values()):
+        assert host.file(f"{venv}/.kit-venv-complete").exists, venv
+        d = host.file(venv)
+        assert (d.user, d.group, d.mode) == ("root", "root", 0o755), venv
+        assert host.run(f"find {venv} -not -user root").stdout == "", venv
+    assert sorted(host.check_output(f"ls {ROOT}/venvs").split()) == sorted(v.rsplit("/", 1)[1] for v in set(links.values()))
+    if _source(host) == "local":
+        # The local releases differ in their code only: one venv for them all.
+        assert len(set(links.values())) == 1, links
+
+
 def test_release_venv_runs_the_app_and_the_server(host):
     release = f"{ROOT}/releases/{_current(host)}"
     out = host.check_output(

@@ -301,6 +301,9 @@ def test_a_release_on_a_full_disk_fails_clearly_and_the_site_keeps_serving(tmp_p
     assert shrunk.returncode == 0, shrunk.stderr
     try:
         src = app_copy(tmp_path, "full-disk", "# a release on a full disk")
+        # New requirements, so that it builds a venv (code alone would link the live one's).
+        with open(src / "requirements.txt", "a") as f:
+            f.write("# a release on a full disk\n")
         with Load(TARGETS) as load:
             run = playbook("site.yml", "--tags", "app", "-e", f"app={APP}", "-e", f"fastapi_app_local_path={src}")
         print(f"\nrelease on a full disk: {load.report('load')}")
