@@ -19,12 +19,21 @@
 #
 # Conditions and messages are templates as in assert (`that` and `fail_msg`): the
 # checks are kept as written and evaluated here, each with the loop's variables.
+#
+# It also checks values against a role's argument spec, as validate_argument_spec does,
+# for the host and then for one app (its settings over the host's), in the same task:
+#
+#   - kit_check:
+#       argument_spec: <the spec's options>    the host's values of those variables
+#       app_arguments: <an app's settings>     optional: then host's and app's combined
 from __future__ import annotations
 
 from collections import ChainMap
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import combine_vars
 
 _KEYS = {"name", "that", "msg", "when", "loop", "loop_var", "index_var", "label"}
 
@@ -33,7 +42,7 @@ class ActionModule(ActionBase):
     """Evaluate a list of input checks; fail with the first failing check's message."""
 
     _requires_connection = False
-    _VALID_ARGS = frozenset(("checks",))
+    _VALID_ARGS = frozenset(("checks", "argument_spec", "app_arguments"))
 
     @classmethod
     def finalize_task_arg(cls, name, value, templar, context):
@@ -45,9 +54,11 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
+        if "argument_spec" in self._task.args:
+            return self._check_spec(result, task_vars or {})
         checks = self._task.args.get("checks")
         if not isinstance(checks, list) or not checks:
-            raise AnsibleActionFail("kit_check: `checks` must be a non-empty list of checks")
+            raise AnsibleActionFail("kit_check: `checks` must be a non-empty list of checks, or `argument_spec` given")
         base = self._templar.available_variables
         evaluated = 0
         for number, check in enumerate(checks):
@@ -83,4 +94,23 @@ class ActionModule(ActionBase):
                         return result
         result["changed"] = False
         result["msg"] = f"{evaluated} checks passed"
+        return result
+
+    def _check_spec(self, result, task_vars):
+        """The host's values against the spec, then the app's over them."""
+        spec = self._task.args["argument_spec"]
+        app = self._task.args.get("app_arguments") or {}
+        if not isinstance(spec, dict) or not isinstance(app, dict):
+            raise AnsibleActionFail("kit_check: `argument_spec` and `app_arguments` must be mappings")
+        host = self._templar.template({name: task_vars[name] for name in spec if name in task_vars})
+        rounds = [("the host's values", host)] + ([("the app's own settings", combine_vars(host, app))] if app else [])
+        for what, values in rounds:
+            errors = ArgumentSpecValidator(spec).validate(values, validate_role_argument_spec=True).error_messages
+            if errors:
+                result["failed"] = True
+                result["msg"] = f"Validation of {what} failed:\n" + "\n".join(errors)
+                result["argument_errors"] = errors
+                return result
+        result["changed"] = False
+        result["msg"] = f"{len(rounds)} sets of values passed the argument spec"
         return result
