@@ -19,11 +19,17 @@ NOT_CONCERNS = {"main.yml", "bootstrap.yml", "preflight.yml"}
 
 
 def imports():
-    """(file, tags) of every import in the role's main.yml and bootstrap.yml."""
+    """(file, tags) of every import in the role's main.yml and bootstrap.yml, and of
+    every include (a concern most hosts skip whole: one skipped task instead of one per
+    task of the file), which applies `always` to what it includes."""
     found = []
     for entry in ("main.yml", "bootstrap.yml"):
         for task in yaml.safe_load((BASE_TASKS / entry).read_text()):
             target = task.get("ansible.builtin.import_tasks")
+            include = task.get("ansible.builtin.include_tasks")
+            if include and include.get("file") != "preflight.yml":
+                assert include.get("apply") == {"tags": ["always"]}, task
+                target = include["file"]
             if target and target != "bootstrap.yml":
                 found.append((target, task.get("tags")))
     return found

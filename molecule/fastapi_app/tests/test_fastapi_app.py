@@ -109,7 +109,7 @@ def test_local_release_beyond_the_number_to_keep_was_removed(host):
 def test_releases_of_the_same_requirements_share_one_venv(host):
     """Issue 16: a release whose venv only the index fills (requirements.txt, the server
     packages) links the venv of the same build inputs and requirements under venvs/,
-    built once (build.yml); a venv no release links is gone (cleanup.yml). A pypi
+    built once (build_release.yml); a venv no release links is gone (cleanup.yml). A pypi
     release's venv holds the app: it is the release's own."""
     releases = host.check_output(f"ls {ROOT}/releases").split()
     assert len(releases) >= 2, releases
